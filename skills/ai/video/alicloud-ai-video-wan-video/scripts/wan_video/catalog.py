@@ -184,7 +184,7 @@ def build_catalog(data: dict[str, Any]) -> Catalog:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_catalog(path: str | None = None) -> Catalog:
     """Load and index models.yaml (cached per path)."""
     import yaml

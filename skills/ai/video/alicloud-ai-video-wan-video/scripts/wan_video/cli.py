@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_INVALID, EXIT_OK, InvalidRequest, WanVideoError
+from .errors import EXIT_OK, InvalidRequest, WanVideoError
 
 COMMANDS = ("generate", "submit", "wait", "status", "cancel", "list", "models", "doctor", "batch", "spend")
 SCRIPT = "python scripts/generate_video.py"
@@ -92,15 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def emit(obj: dict[str, Any]) -> None:
-    """The one JSON object on stdout."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+def emit(obj: dict[str, Any], compact: bool = False) -> None:
+    """The one JSON object on stdout (compact for batch, whose lines precede it)."""
+    text = json.dumps(obj, ensure_ascii=False) if compact else json.dumps(obj, ensure_ascii=False, indent=2)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
 def read_request(args: argparse.Namespace) -> Any:
     if args.request is None and args.file is None:
-        raise InvalidRequest("no request given", f"pass --request '{{\"prompt\": \"...\"}}' or --file PATH",
+        raise InvalidRequest("no request given", "pass --request '{\"prompt\": \"...\"}' or --file PATH",
                              code="InvalidArguments")
     if args.file is not None:
         try:
@@ -152,7 +153,7 @@ def cmd_models(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
             "tiers": spec.tiers, "durations": spec.durations, "default_duration": spec.default_duration,
             "fps": spec.fps, "audio": spec.audio, "prompt_max": spec.prompt_max,
             "negative_prompt_max": spec.negative_prompt_max,
-            "limits": {r: dict(zip(("rps", "concurrency"), spec.limits(r))) for r in spec.regions},
+            "limits": {r: dict(zip(("rps", "concurrency"), spec.limits(r), strict=False)) for r in spec.regions},
             "free_seconds": spec.free_seconds, "typical_run_seconds": spec.typical_run_seconds,
             "prices": {r: {t: price(spec, r, t, True) for t in spec.tiers} for r in spec.regions},
         }
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                             "hint": "a bug in the tool; the traceback is on stderr. If a task id was "
                                     "printed on stderr, `wait TASK_ID` resumes it"}}
         code = 1
-    emit(result)
+    emit(result, compact=bool(argv) and argv[0] == "batch")
     return code
 
 

@@ -127,8 +127,12 @@ class WanVideoError(Exception):
         http_status: int | None = None,
         request_id: str | None = None,
         details: Any = None,
+        resume: str | None = None,
+        status: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.resume = resume
+        self.status = status
         self.code = code
         self.message = message
         self.hint = hint
@@ -141,7 +145,7 @@ class WanVideoError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
-        for key in ("task_id", "http_status", "request_id", "details"):
+        for key in ("task_id", "status", "resume", "http_status", "request_id", "details"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

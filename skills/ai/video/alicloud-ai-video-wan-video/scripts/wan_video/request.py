@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ REQUEST_SCHEMA = SCHEMA_DIR / "request.schema.json"
 REGION_ENV = ("WAN_VIDEO_REGION", "DASHSCOPE_REGION")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     with open(SCHEMA_DIR / name, encoding="utf-8") as fh:
         return json.load(fh)

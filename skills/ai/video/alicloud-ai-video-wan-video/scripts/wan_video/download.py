@@ -1,0 +1,491 @@
+"""Streaming, resumable, atomic download of a result video, with bounded memory and time.
+
+The body streams into ``DEST.part`` next to the destination; only a complete, checked file is
+renamed to DEST, so DEST is never half-written. After a failure the ``.part`` file and its
+``.part.json`` validator (ETag / Last-Modified) stay behind, and the next call for the same
+DEST resumes with a Range request if the server still serves the same object; a body that is
+not a video, or is too large, is deleted instead. Two processes must not download to the same
+DEST at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from .errors import EXIT_FAILED, EXIT_NETWORK, WanVideoError
+from .media import sniff_video
+
+# Enough of the body to tell a video from an HTML or XML page; a video box header is 8 bytes.
+_SNIFF_BYTES = 64
+# How much of an error body we read to find out why (OSS error documents are < 1 KiB).
+_ERROR_BODY_BYTES = 64 * 1024
+# Backoff between attempts that made no progress: base * 2**n seconds, capped, with jitter.
+# The first retry after a dropped connection is immediate (resuming is cheap).
+_BACKOFF_BASE = 0.25
+_BACKOFF_CAP = 4.0
+
+_EXPIRED_HINT = (
+    "Result URLs live 24 hours. While the task is still within its lifetime, query it again "
+    "(`generate_video.py status TASK_ID`) for a fresh video_url and download that; once the "
+    "task has expired the video is gone and the request must be submitted again."
+)
+_RETRY_HINT = "Run the download again: it resumes from the .part file where this one stopped."
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What a finished download delivered."""
+
+    path: str
+    bytes: int
+    sha256: str
+    resumed: int  # how many times the transfer continued with a Range request
+    content_type: str | None
+    elapsed: float  # seconds
+
+
+class _Dropped(Exception):
+    """The transfer stopped early but may be resumed (internal)."""
+
+    def __init__(self, why: str, *, timeout: bool = False, restart: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.timeout = timeout
+        self.restart = restart  # the .part was discarded; the next attempt starts at byte zero
+
+
+class _RetryStatus(Exception):
+    """A transient HTTP status (429, 5xx) worth another attempt (internal)."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _Part:
+    """The .part file, its running hash and the validator that makes a resume safe."""
+
+    def __init__(self, dest: Path, chunk_size: int) -> None:
+        self.path = dest.with_name(dest.name + ".part")
+        self.meta_path = dest.with_name(dest.name + ".part.json")
+        self.chunk_size = chunk_size
+        self.offset = 0
+        self.hasher = hashlib.sha256()
+        self.total: int | None = None
+        self.validator: dict[str, str] = {}
+        self.resumed = 0  # Range requests the server honoured
+        self.fh: Any = None
+
+    def load(self) -> None:
+        """Adopt a .part left by an earlier call if its validator was recorded, else start clean."""
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            size = self.path.stat().st_size
+        except (OSError, ValueError):
+            self.reset()
+            return
+        validator = {k: v for k, v in meta.items() if k in ("etag", "last_modified") and isinstance(v, str)}
+        if not validator or size == 0:
+            self.reset()
+            return
+        self.validator = validator
+        self.total = meta.get("total") if isinstance(meta.get("total"), int) else None
+        with self.path.open("rb") as fh:  # re-hash the prefix so the digest covers the whole file
+            while block := fh.read(1 << 20):
+                self.hasher.update(block)
+        self.offset = size
+
+    def open(self) -> None:
+        if self.fh is None:
+            # Buffered appends in chunk_size blocks: few syscalls, memory bounded by one chunk.
+            self.fh = self.path.open("ab", buffering=self.chunk_size)
+
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.hasher.update(data)
+        self.offset += len(data)
+
+    def reset(self) -> None:
+        """Throw away what was received and start again from byte zero."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+        self.meta_path.unlink(missing_ok=True)
+        self.offset, self.total, self.validator = 0, None, {}
+        self.hasher = hashlib.sha256()
+
+    def remember(self, headers: Any, total: int | None) -> None:
+        """Record what identifies this object, so a later call can resume only the same one."""
+        self.total = total
+        self.validator = {}
+        if headers.get("etag"):
+            self.validator["etag"] = headers["etag"]
+        if headers.get("last-modified"):
+            self.validator["last_modified"] = headers["last-modified"]
+        if self.validator:
+            self.meta_path.write_text(json.dumps({**self.validator, "total": total}))
+        else:
+            self.meta_path.unlink(missing_ok=True)
+
+    def matches(self, headers: Any) -> bool:
+        """Whether a 206 answer comes from the object the .part file started with."""
+        etag = self.validator.get("etag")
+        modified = self.validator.get("last_modified")
+        if etag and headers.get("etag") and headers["etag"] != etag:
+            return False
+        return not (modified and headers.get("last-modified") and headers["last-modified"] != modified)
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+    def finish(self, dest: Path) -> None:
+        """fsync the file, rename it into place, fsync the directory so the rename is durable."""
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.close()
+        os.replace(self.path, dest)
+        self.meta_path.unlink(missing_ok=True)
+        _fsync_dir(dest.parent)
+
+    def discard(self) -> None:
+        self.reset()
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    timeout: float = 60.0,
+    max_bytes: int = 2 * 1024**3,
+    retries: int = 3,
+    chunk_size: int = 1 << 20,
+    progress: Callable[[int, int | None], None] | None = None,
+    stall_timeout: float = 30.0,
+    client: Any = None,
+) -> DownloadResult:
+    """Stream url to dest atomically, resuming dropped transfers; returns size, sha256 and timing.
+
+    `timeout` bounds the whole download (wall clock; a read in flight may overrun it by at most
+    `stall_timeout`), `stall_timeout` bounds a wait for the next bytes. `retries` is how many
+    attempts in a row may fail without receiving new bytes; an attempt that makes progress
+    does not use one up. `chunk_size` is the write block size. `progress(done, total)` is
+    called about once per chunk and at the end. `client` is an optional httpx.Client.
+    Raises WanVideoError: NotAVideo, URLExpired, DownloadFailed, DownloadIncomplete,
+    DownloadTimeout or DownloadTooLarge.
+    """
+    import httpx
+
+    dest_p = Path(dest)
+    safe_url = redact_url(url)
+    started = time.monotonic()
+    deadline = started + timeout
+    dest_p.parent.mkdir(parents=True, exist_ok=True)
+    part = _Part(dest_p, chunk_size)
+    part.load()
+    own_client = client is None
+    if own_client:
+        client = httpx.Client(follow_redirects=True)
+    failures = 0  # attempts in a row that brought no new bytes
+    high_water = part.offset
+    content_type: str | None = None
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _timeout_error(safe_url, timeout, part.offset, part.total)
+            try:
+                content_type = _attempt(client, httpx, url, safe_url, part, remaining, stall_timeout,
+                                        max_bytes, progress, deadline, timeout)
+                break
+            except _Dropped as exc:
+                problem: _Dropped | _RetryStatus = exc
+                if exc.restart:
+                    continue  # a fresh start is not a failure, and cannot repeat: no Range is sent
+            except _RetryStatus as exc:
+                problem = exc
+            if part.offset > high_water:
+                high_water, failures = part.offset, 0
+            else:
+                failures += 1
+            if failures > retries:
+                raise _give_up(safe_url, part, problem)
+            delay = 0.0 if failures == 0 else min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (failures - 1))
+            if isinstance(problem, _RetryStatus) and problem.retry_after is not None:
+                delay = max(delay, problem.retry_after)
+            delay *= random.uniform(0.8, 1.2)  # jitter, so parallel downloads do not retry in step
+            if delay and time.monotonic() + delay >= deadline:
+                raise _give_up(safe_url, part, problem)
+            time.sleep(delay)
+        part.finish(dest_p)
+    except OSError as exc:
+        raise WanVideoError(
+            "DownloadFailed", f"Writing {dest_p} failed: {exc.strerror or exc}.",
+            "Check free disk space and permissions on the output directory.",
+            exit_code=EXIT_FAILED) from None
+    finally:
+        part.close()
+        if own_client:
+            client.close()
+    if progress is not None:
+        progress(part.offset, part.offset)
+    return DownloadResult(
+        path=str(dest_p), bytes=part.offset, sha256=part.hasher.hexdigest(), resumed=part.resumed,
+        content_type=content_type, elapsed=round(time.monotonic() - started, 3),
+    )
+
+
+def _attempt(client: Any, httpx: Any, url: str, safe_url: str, part: _Part, remaining: float,
+             stall_timeout: float, max_bytes: int, progress: Callable[[int, int | None], None] | None,
+             deadline: float, timeout: float) -> str | None:
+    """One GET from part.offset to the end; returns the Content-Type, or raises to try again."""
+    headers = {"Accept-Encoding": "identity"}  # bytes on the wire are the file; Content-Length means it
+    asked_from = part.offset
+    if asked_from:
+        headers["Range"] = f"bytes={asked_from}-"
+        validator = part.validator.get("etag") or part.validator.get("last_modified")
+        if validator:
+            headers["If-Range"] = validator
+    wait = min(stall_timeout, remaining)
+    limits = httpx.Timeout(connect=wait, read=wait, write=wait, pool=wait)
+    try:
+        with client.stream("GET", url, headers=headers, timeout=limits) as resp:
+            status = resp.status_code
+            total = _content_length(resp.headers)
+            if status == 206 and asked_from:
+                span = _content_range(resp.headers.get("content-range", ""))
+                if span is None or span[0] != asked_from or not part.matches(resp.headers):
+                    # Not the bytes we asked for, or a different object: start over.
+                    part.reset()
+                    raise _Dropped("the Range answer did not continue the same object", restart=True)
+                total = span[2] if span[2] is not None else (asked_from + total if total is not None else None)
+                part.resumed += 1
+            elif status == 416 and asked_from:
+                span = _content_range(resp.headers.get("content-range", ""))
+                if span and span[2] == asked_from and part.total == asked_from:
+                    part.open()
+                    return resp.headers.get("content-type")  # the .part file was already whole
+                part.reset()
+                raise _Dropped("the server refused the Range request (HTTP 416)", restart=True)
+            elif status in (200, 206):
+                if asked_from:
+                    part.reset()  # the server ignored Range (or If-Range failed): whole body again
+            else:
+                _raise_for_status(resp, url, safe_url)
+            if total is not None and total > max_bytes:
+                part.discard()
+                raise _too_large(safe_url, max_bytes, f"Content-Length says {total} bytes")
+            if part.offset == 0:
+                part.remember(resp.headers, total)
+            part.open()
+            _stream_body(resp, part, total, max_bytes, safe_url, progress, deadline, timeout)
+            if total is not None and part.offset < total:
+                raise _Dropped(f"the connection closed at byte {part.offset} of {total}")
+            return resp.headers.get("content-type")
+    except httpx.TimeoutException as exc:
+        if time.monotonic() >= deadline:
+            raise _timeout_error(safe_url, timeout, part.offset, part.total) from None
+        raise _Dropped(f"no data for {stall_timeout:g}s ({type(exc).__name__})", timeout=True) from None
+    except (httpx.TransportError, httpx.StreamError) as exc:
+        raise _Dropped(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        if part.fh is not None:
+            part.fh.flush()  # what arrived is on disk for a later resume
+
+
+def _stream_body(resp: Any, part: _Part, total: int | None, max_bytes: int, safe_url: str,
+                 progress: Callable[[int, int | None], None] | None, deadline: float,
+                 timeout: float) -> None:
+    """Append the body to the .part file, sniffing its first bytes and enforcing every limit."""
+    head = b"" if part.offset == 0 else None  # None: already sniffed on an earlier attempt
+    next_report = part.offset + part.chunk_size
+    # iter_raw() without a size hands over each network read as it arrives, so the clock and
+    # the byte limit are checked even when a server trickles; the file buffer batches writes.
+    for piece in resp.iter_raw():
+        if head is not None:
+            head += piece
+            if len(head) < _SNIFF_BYTES:
+                continue
+            _sniff_or_refuse(head, resp, part, safe_url)
+            piece, head = head, None
+        part.write(piece)
+        if part.offset > max_bytes:
+            part.discard()
+            raise _too_large(safe_url, max_bytes, f"more than {max_bytes} bytes arrived")
+        if time.monotonic() > deadline:
+            raise _timeout_error(safe_url, timeout, part.offset, total)
+        if progress is not None and part.offset >= next_report:
+            progress(part.offset, total)
+            next_report = part.offset + part.chunk_size
+    if head is not None:  # the whole body was shorter than the sniff window
+        _sniff_or_refuse(head, resp, part, safe_url)
+        part.write(head)
+
+
+def _sniff_or_refuse(head: bytes, resp: Any, part: _Part, safe_url: str) -> None:
+    kind = sniff_video(head)
+    if kind is None:
+        return
+    part.discard()
+    ctype = resp.headers.get("content-type") or "none"
+    start = head[:32].decode("utf-8", "replace").split("\n")[0].strip() if kind != "empty" else ""
+    shown = f", starts with {start!r}" if kind in ("HTML page", "XML error", "XML document", "JSON") else ""
+    raise WanVideoError(
+        "NotAVideo",
+        f"GET {safe_url} returned {kind}, not a video (Content-Type: {ctype}{shown}).",
+        "The URL answered with something other than the video: an error or login page, or a "
+        "proxy's page. Check the URL (query the task again for its video_url); nothing was saved.",
+        exit_code=EXIT_FAILED, http_status=resp.status_code)
+
+
+def _raise_for_status(resp: Any, url: str, safe_url: str) -> None:
+    """Turn an error status into URLExpired, a retry, or DownloadFailed."""
+    status = resp.status_code
+    body = b""
+    for piece in resp.iter_raw():
+        body += piece
+        if len(body) >= _ERROR_BODY_BYTES:
+            break
+    text = body[:_ERROR_BODY_BYTES].decode("utf-8", "replace")
+    if status in (400, 403):
+        expired_at = _expires_param(url)
+        past = expired_at is not None and expired_at <= time.time()
+        if "expired" in text.lower() or past:
+            when = (" at " + datetime.fromtimestamp(expired_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    if expired_at is not None else "")
+            raise WanVideoError(
+                "URLExpired", f"The download URL has expired{when} (HTTP {status}): {safe_url}",
+                _EXPIRED_HINT, exit_code=EXIT_FAILED, http_status=status)
+    if status == 429 or status >= 500:
+        raise _RetryStatus(status, _retry_after(resp.headers.get("retry-after")))
+    code = _xml_field(text, "Code")
+    message = _xml_field(text, "Message")
+    detail = f" ({code}: {message})" if code and message else (f" ({code})" if code else "")
+    raise WanVideoError(
+        "DownloadFailed", f"GET {safe_url} answered HTTP {status}{detail}.",
+        "Check that the URL is complete and unmodified (signed URLs break if any character "
+        "changes); query the task again for its video_url.",
+        exit_code=EXIT_FAILED, http_status=status)
+
+
+def _give_up(safe_url: str, part: _Part, problem: _Dropped | _RetryStatus) -> WanVideoError:
+    if isinstance(problem, _RetryStatus):
+        return WanVideoError(
+            "DownloadFailed", f"GET {safe_url} kept answering HTTP {problem.status}.",
+            "The storage service is failing for now; retry later.",
+            exit_code=EXIT_NETWORK, retryable=True, http_status=problem.status)
+    got = f"{part.offset} of {part.total} bytes" if part.total is not None else f"{part.offset} bytes"
+    code, verb = ("DownloadTimeout", "stalled") if problem.timeout else ("DownloadIncomplete", "stopped")
+    return WanVideoError(code, f"Downloading {safe_url} {verb} after {got}: {problem.why}.",
+                         _RETRY_HINT, exit_code=EXIT_NETWORK, retryable=True)
+
+
+def _timeout_error(safe_url: str, timeout: float, done: int, total: int | None) -> WanVideoError:
+    got = f"{done} of {total} bytes" if total is not None else f"{done} bytes"
+    return WanVideoError(
+        "DownloadTimeout", f"Downloading {safe_url} took longer than {timeout:g}s ({got} received).",
+        _RETRY_HINT + " Raise the download timeout on a slow link.",
+        exit_code=EXIT_NETWORK, retryable=True)
+
+
+def _too_large(safe_url: str, max_bytes: int, why: str) -> WanVideoError:
+    return WanVideoError(
+        "DownloadTooLarge", f"GET {safe_url} is larger than the {max_bytes}-byte limit: {why}.",
+        "A result video is at most a few hundred MB; check the URL, or raise max_bytes.",
+        exit_code=EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- header parsing
+
+
+def _content_length(headers: Any) -> int | None:
+    try:
+        value = int(headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _content_range(value: str) -> tuple[int, int, int | None] | None:
+    """(first, last, total or None) from 'bytes 100-199/200', or None if it does not parse."""
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value or "")
+    if not match:
+        # 'bytes */200' (416) carries only the total.
+        star = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", value or "")
+        return (-1, -1, int(star.group(1))) if star else None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), int(match.group(2)), total
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _expires_param(url: str) -> float | None:
+    """The epoch second an OSS-style signed URL expires at, if it says."""
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name.lower() == "expires":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _xml_field(text: str, tag: str) -> str | None:
+    match = re.search(rf"<{tag}>([^<]{{1,300}})</{tag}>", text)
+    return match.group(1).strip() if match else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a directory; the rename still happened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- redaction
+
+# Query parameters kept verbatim although they match the patterns below: they are not secret.
+_KEEP_PARAMS = {"expires", "x-oss-expires", "x-oss-date", "x-oss-process", "x-oss-additional-headers"}
+_SECRET_WORDS = ("signature", "token", "key", "credential")
+
+
+def redact_url(url: str) -> str:
+    """The URL with signatures, tokens, keys and credentials replaced by REDACTED (for logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:  # user:password@host
+        netloc = "REDACTED@" + netloc.rsplit("@", 1)[1]
+    fields = []
+    for field in parts.query.split("&") if parts.query else []:
+        name, sep, _value = field.partition("=")
+        lowered = name.lower()
+        secret = lowered not in _KEEP_PARAMS and (
+            lowered.startswith("x-oss-") or any(word in lowered for word in _SECRET_WORDS))
+        fields.append(f"{name}=REDACTED" if secret and sep else field)
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(fields), parts.fragment))
