@@ -10,7 +10,6 @@ Every function returns the same JSON-able dict the CLI prints, or raises WanVide
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from .errors import InvalidRequest, WanVideoError
@@ -91,24 +90,36 @@ def generate_many(requests: list[dict[str, Any]], **kw: Any) -> list[dict[str, A
 
 
 async def agenerate(request: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    import asyncio
+
     return await asyncio.to_thread(generate, request, **kw)
 
 
 async def asubmit(request: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    import asyncio
+
     return await asyncio.to_thread(submit, request, **kw)
 
 
 async def await_task(task_id: str, **kw: Any) -> dict[str, Any]:
+    import asyncio
+
     return await asyncio.to_thread(wait, task_id, **kw)
 
 
 async def astatus(task_id: str, **kw: Any) -> dict[str, Any]:
+    import asyncio
+
     return await asyncio.to_thread(status, task_id, **kw)
 
 
 async def acancel(task_id: str, **kw: Any) -> dict[str, Any]:
+    import asyncio
+
     return await asyncio.to_thread(cancel, task_id, **kw)
 
 
 async def agenerate_many(requests: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+    import asyncio
+
     return await asyncio.to_thread(generate_many, requests, **kw)

@@ -55,6 +55,8 @@ class ModelSpec:
     image: dict[str, Any] | None = None
     last_frame: str | None = None
     listed: bool = True
+    shot_type: bool = False
+    default_ratio: str | None = None
     replacement: str | None = None
     region_limits: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -136,7 +138,9 @@ class Catalog:
         ]
         return difflib.get_close_matches(name, names, n=n, cutoff=0.5)
 
-    def default_model(self, has_image: bool, has_last_frame: bool = False) -> str:
+    def default_model(self, has_image: bool, has_last_frame: bool = False, has_refs: bool = False) -> str:
+        if has_refs:
+            return self.defaults["references"]
         if has_last_frame:
             return self.defaults["keyframes"]
         return self.defaults["image" if has_image else "text"]

@@ -94,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def emit(obj: dict[str, Any], compact: bool = False) -> None:
     """The one JSON object on stdout (compact for batch, whose lines precede it)."""
-    text = json.dumps(obj, ensure_ascii=False) if compact else json.dumps(obj, ensure_ascii=False, indent=2)
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=None if compact else 2)
+    except ValueError:  # a non-finite float slipped through: still valid JSON on stdout
+        text = json.dumps(json.loads(json.dumps(obj, default=str).replace("NaN", "null")
+                                     .replace("-Infinity", "null").replace("Infinity", "null")),
+                          ensure_ascii=False, indent=None if compact else 2)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
@@ -111,9 +116,15 @@ def read_request(args: argparse.Namespace) -> Any:
                                  "give a readable UTF-8 JSON file", code="InvalidArguments") from None
     else:
         text = args.request
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return json.loads(text, parse_constant=no_constants)
+    except ValueError as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            raise InvalidRequest(f"the request is not valid JSON: {exc}",
+                                 "use finite numbers: JSON has no NaN or Infinity", code="InvalidJSON") from None
         raise InvalidRequest(f"the request is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                              "quote the JSON in single quotes on the shell: --request '{\"prompt\": \"...\"}'",
                              code="InvalidJSON") from None
@@ -141,6 +152,9 @@ def cmd_models(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     from .cost import price
 
     catalog = load_catalog()
+    if args.region and args.region not in catalog.regions:
+        raise InvalidRequest(f"--region: unknown region {args.region!r}",
+                             "use one of " + ", ".join(catalog.regions), code="InvalidArguments")
     rows = []
     for spec in catalog.models.values():
         if args.region and args.region not in spec.regions:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 from .errors import EXIT_FAILED, EXIT_NETWORK, WanVideoError
-from .media import sniff_video
+from .media import kind_phrase, sniff_video
 
 # Enough of the body to tell a video from an HTML or XML page; a video box header is 8 bytes.
 _SNIFF_BYTES = 64
@@ -56,13 +56,18 @@ class DownloadResult:
 
 
 class _Dropped(Exception):
-    """The transfer stopped early but may be resumed (internal)."""
+    """The attempt ended early and another may succeed (internal).
 
-    def __init__(self, why: str, *, timeout: bool = False, restart: bool = False) -> None:
+    kind is "drop" (connection lost mid-body), "stall" (no bytes within the stall timeout) or
+    "connect" (the server could not be reached); restart means the .part file was discarded
+    and the next attempt starts at byte zero.
+    """
+
+    def __init__(self, why: str, kind: str = "drop", *, restart: bool = False) -> None:
         super().__init__(why)
         self.why = why
-        self.timeout = timeout
-        self.restart = restart  # the .part was discarded; the next attempt starts at byte zero
+        self.kind = kind
+        self.restart = restart
 
 
 class _RetryStatus(Exception):
@@ -75,18 +80,16 @@ class _RetryStatus(Exception):
 
 
 class _Part:
-    """The .part file, its running hash and the validator that makes a resume safe."""
+    """The .part file: how much of it is written, its running hash, and what makes a resume safe."""
 
-    def __init__(self, dest: Path, chunk_size: int) -> None:
+    def __init__(self, dest: Path) -> None:
         self.path = dest.with_name(dest.name + ".part")
         self.meta_path = dest.with_name(dest.name + ".part.json")
-        self.chunk_size = chunk_size
         self.offset = 0
         self.hasher = hashlib.sha256()
         self.total: int | None = None
         self.validator: dict[str, str] = {}
         self.resumed = 0  # Range requests the server honoured
-        self.fh: Any = None
 
     def load(self) -> None:
         """Adopt a .part left by an earlier call if its validator was recorded, else start clean."""
@@ -107,26 +110,15 @@ class _Part:
                 self.hasher.update(block)
         self.offset = size
 
-    def open(self) -> None:
-        if self.fh is None:
-            # Buffered appends in chunk_size blocks: few syscalls, memory bounded by one chunk.
-            self.fh = self.path.open("ab", buffering=self.chunk_size)
-
-    def write(self, data: bytes) -> None:
-        self.fh.write(data)
-        self.hasher.update(data)
-        self.offset += len(data)
-
     def reset(self) -> None:
         """Throw away what was received and start again from byte zero."""
-        self.close()
         self.path.unlink(missing_ok=True)
         self.meta_path.unlink(missing_ok=True)
         self.offset, self.total, self.validator = 0, None, {}
         self.hasher = hashlib.sha256()
 
     def remember(self, headers: Any, total: int | None) -> None:
-        """Record what identifies this object, so a later call can resume only the same one."""
+        """Record what identifies this object, so a later call resumes only the same one."""
         self.total = total
         self.validator = {}
         if headers.get("etag"):
@@ -146,22 +138,41 @@ class _Part:
             return False
         return not (modified and headers.get("last-modified") and headers["last-modified"] != modified)
 
-    def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            self.fh = None
-
     def finish(self, dest: Path) -> None:
         """fsync the file, rename it into place, fsync the directory so the rename is durable."""
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.close()
+        self.path.touch()  # an empty body never opened a writer
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(self.path, dest)
         self.meta_path.unlink(missing_ok=True)
         _fsync_dir(dest.parent)
 
-    def discard(self) -> None:
-        self.reset()
+
+class _Writer:
+    """Appends the body to the .part file and hashes it on the way, in `batch_bytes` blocks.
+
+    Hashing and writing are done in the receiving thread: on a loopback benchmark a worker
+    thread only competed with the receiver and the server for the CPU, and on a real link the
+    network is the bottleneck by far. Closing flushes, so afterwards the file and the hash hold
+    exactly the bytes received, ready for a resume.
+    """
+
+    def __init__(self, path: Path, hasher: Any, batch_bytes: int) -> None:
+        self._fh = path.open("ab", buffering=batch_bytes)
+        self._hasher = hasher
+
+    def write(self, piece: bytes) -> None:
+        self._hasher.update(piece)
+        self._fh.write(piece)
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
 
 
 def download(
@@ -179,10 +190,11 @@ def download(
     """Stream url to dest atomically, resuming dropped transfers; returns size, sha256 and timing.
 
     `timeout` bounds the whole download (wall clock; a read in flight may overrun it by at most
-    `stall_timeout`), `stall_timeout` bounds a wait for the next bytes. `retries` is how many
-    attempts in a row may fail without receiving new bytes; an attempt that makes progress
-    does not use one up. `chunk_size` is the write block size. `progress(done, total)` is
-    called about once per chunk and at the end. `client` is an optional httpx.Client.
+    `stall_timeout`); `stall_timeout` bounds each wait for more bytes. `retries` is how many
+    attempts in a row may fail without receiving new bytes: an attempt that makes progress
+    does not use one up, so a long transfer over a flaky link still finishes. `chunk_size` is
+    the write batch. `progress(done, total)` is called about once per chunk and at the end.
+    `client` is an optional httpx.Client (redirects are followed when this function makes one).
     Raises WanVideoError: NotAVideo, URLExpired, DownloadFailed, DownloadIncomplete,
     DownloadTimeout or DownloadTooLarge.
     """
@@ -192,28 +204,27 @@ def download(
     safe_url = redact_url(url)
     started = time.monotonic()
     deadline = started + timeout
-    dest_p.parent.mkdir(parents=True, exist_ok=True)
-    part = _Part(dest_p, chunk_size)
-    part.load()
     own_client = client is None
-    if own_client:
-        client = httpx.Client(follow_redirects=True)
-    failures = 0  # attempts in a row that brought no new bytes
-    high_water = part.offset
-    content_type: str | None = None
     try:
+        dest_p.parent.mkdir(parents=True, exist_ok=True)
+        part = _Part(dest_p)
+        part.load()
+        if own_client:
+            client = httpx.Client(follow_redirects=True)
+        failures = 0  # attempts in a row that brought no new bytes
+        high_water = part.offset
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _timeout_error(safe_url, timeout, part.offset, part.total)
             try:
-                content_type = _attempt(client, httpx, url, safe_url, part, remaining, stall_timeout,
-                                        max_bytes, progress, deadline, timeout)
+                content_type = _attempt(client, httpx, url, safe_url, part, min(stall_timeout, remaining),
+                                        max_bytes, chunk_size, progress, deadline, timeout)
                 break
             except _Dropped as exc:
                 problem: _Dropped | _RetryStatus = exc
                 if exc.restart:
-                    continue  # a fresh start is not a failure, and cannot repeat: no Range is sent
+                    continue  # a fresh start is no failure, and cannot repeat: it sends no Range
             except _RetryStatus as exc:
                 problem = exc
             if part.offset > high_water:
@@ -222,6 +233,7 @@ def download(
                 failures += 1
             if failures > retries:
                 raise _give_up(safe_url, part, problem)
+            # A dropped connection is resumed at once; repeated failures back off.
             delay = 0.0 if failures == 0 else min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (failures - 1))
             if isinstance(problem, _RetryStatus) and problem.retry_after is not None:
                 delay = max(delay, problem.retry_after)
@@ -230,14 +242,17 @@ def download(
                 raise _give_up(safe_url, part, problem)
             time.sleep(delay)
         part.finish(dest_p)
+    except WanVideoError as exc:
+        if exc.code in ("NotAVideo", "DownloadTooLarge"):
+            part.reset()  # nothing worth resuming
+        raise
     except OSError as exc:
         raise WanVideoError(
             "DownloadFailed", f"Writing {dest_p} failed: {exc.strerror or exc}.",
             "Check free disk space and permissions on the output directory.",
             exit_code=EXIT_FAILED) from None
     finally:
-        part.close()
-        if own_client:
+        if own_client and client is not None:
             client.close()
     if progress is not None:
         progress(part.offset, part.offset)
@@ -247,18 +262,17 @@ def download(
     )
 
 
-def _attempt(client: Any, httpx: Any, url: str, safe_url: str, part: _Part, remaining: float,
-             stall_timeout: float, max_bytes: int, progress: Callable[[int, int | None], None] | None,
+def _attempt(client: Any, httpx: Any, url: str, safe_url: str, part: _Part, wait: float,
+             max_bytes: int, chunk_size: int, progress: Callable[[int, int | None], None] | None,
              deadline: float, timeout: float) -> str | None:
     """One GET from part.offset to the end; returns the Content-Type, or raises to try again."""
-    headers = {"Accept-Encoding": "identity"}  # bytes on the wire are the file; Content-Length means it
+    headers = {"Accept-Encoding": "identity"}  # bytes on the wire are the file; Content-Length counts them
     asked_from = part.offset
     if asked_from:
         headers["Range"] = f"bytes={asked_from}-"
         validator = part.validator.get("etag") or part.validator.get("last_modified")
         if validator:
             headers["If-Range"] = validator
-    wait = min(stall_timeout, remaining)
     limits = httpx.Timeout(connect=wait, read=wait, write=wait, pool=wait)
     try:
         with client.stream("GET", url, headers=headers, timeout=limits) as resp:
@@ -267,15 +281,13 @@ def _attempt(client: Any, httpx: Any, url: str, safe_url: str, part: _Part, rema
             if status == 206 and asked_from:
                 span = _content_range(resp.headers.get("content-range", ""))
                 if span is None or span[0] != asked_from or not part.matches(resp.headers):
-                    # Not the bytes we asked for, or a different object: start over.
-                    part.reset()
+                    part.reset()  # not the bytes we asked for, or another object: start over
                     raise _Dropped("the Range answer did not continue the same object", restart=True)
                 total = span[2] if span[2] is not None else (asked_from + total if total is not None else None)
                 part.resumed += 1
             elif status == 416 and asked_from:
                 span = _content_range(resp.headers.get("content-range", ""))
                 if span and span[2] == asked_from and part.total == asked_from:
-                    part.open()
                     return resp.headers.get("content-type")  # the .part file was already whole
                 part.reset()
                 raise _Dropped("the server refused the Range request (HTTP 416)", restart=True)
@@ -285,66 +297,70 @@ def _attempt(client: Any, httpx: Any, url: str, safe_url: str, part: _Part, rema
             else:
                 _raise_for_status(resp, url, safe_url)
             if total is not None and total > max_bytes:
-                part.discard()
                 raise _too_large(safe_url, max_bytes, f"Content-Length says {total} bytes")
             if part.offset == 0:
                 part.remember(resp.headers, total)
-            part.open()
-            _stream_body(resp, part, total, max_bytes, safe_url, progress, deadline, timeout)
+            else:
+                part.total = total
+            with _Writer(part.path, part.hasher, chunk_size) as writer:
+                _stream_body(resp, part, writer, total, max_bytes, chunk_size, safe_url, progress,
+                             deadline, timeout)
+            # Without a length (a close-delimited body) an early close looks like the end; the
+            # caller's probe() then finds the MP4 truncated.
             if total is not None and part.offset < total:
-                raise _Dropped(f"the connection closed at byte {part.offset} of {total}")
+                raise _Dropped(f"the connection closed at byte {part.offset}")
             return resp.headers.get("content-type")
     except httpx.TimeoutException as exc:
         if time.monotonic() >= deadline:
             raise _timeout_error(safe_url, timeout, part.offset, part.total) from None
-        raise _Dropped(f"no data for {stall_timeout:g}s ({type(exc).__name__})", timeout=True) from None
+        kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "stall"
+        raise _Dropped(f"no answer within {wait:g}s ({type(exc).__name__})", kind) from None
+    except httpx.ConnectError as exc:
+        raise _Dropped(f"{type(exc).__name__}: {exc}", "connect") from None
     except (httpx.TransportError, httpx.StreamError) as exc:
         raise _Dropped(f"{type(exc).__name__}: {exc}") from None
-    finally:
-        if part.fh is not None:
-            part.fh.flush()  # what arrived is on disk for a later resume
 
 
-def _stream_body(resp: Any, part: _Part, total: int | None, max_bytes: int, safe_url: str,
-                 progress: Callable[[int, int | None], None] | None, deadline: float,
-                 timeout: float) -> None:
-    """Append the body to the .part file, sniffing its first bytes and enforcing every limit."""
-    head = b"" if part.offset == 0 else None  # None: already sniffed on an earlier attempt
-    next_report = part.offset + part.chunk_size
-    # iter_raw() without a size hands over each network read as it arrives, so the clock and
-    # the byte limit are checked even when a server trickles; the file buffer batches writes.
+def _stream_body(resp: Any, part: _Part, writer: _Writer, total: int | None, max_bytes: int,
+                 chunk_size: int, safe_url: str, progress: Callable[[int, int | None], None] | None,
+                 deadline: float, timeout: float) -> None:
+    """Hand the body to the writer, sniffing its first bytes and enforcing every limit."""
+    head = b"" if part.offset == 0 else None  # None: sniffed when the .part file was started
+    next_report = part.offset + chunk_size
+    # iter_raw() without a size yields each network read as it arrives, so the clock and the
+    # byte limit are checked even when a server trickles; the writer batches the pieces.
     for piece in resp.iter_raw():
         if head is not None:
             head += piece
             if len(head) < _SNIFF_BYTES:
                 continue
-            _sniff_or_refuse(head, resp, part, safe_url)
+            _sniff_or_refuse(head, resp, safe_url)
             piece, head = head, None
-        part.write(piece)
+        part.offset += len(piece)
         if part.offset > max_bytes:
-            part.discard()
             raise _too_large(safe_url, max_bytes, f"more than {max_bytes} bytes arrived")
+        writer.write(piece)
         if time.monotonic() > deadline:
             raise _timeout_error(safe_url, timeout, part.offset, total)
         if progress is not None and part.offset >= next_report:
             progress(part.offset, total)
-            next_report = part.offset + part.chunk_size
+            next_report = part.offset + chunk_size
     if head is not None:  # the whole body was shorter than the sniff window
-        _sniff_or_refuse(head, resp, part, safe_url)
-        part.write(head)
+        _sniff_or_refuse(head, resp, safe_url)
+        part.offset += len(head)
+        writer.write(head)
 
 
-def _sniff_or_refuse(head: bytes, resp: Any, part: _Part, safe_url: str) -> None:
+def _sniff_or_refuse(head: bytes, resp: Any, safe_url: str) -> None:
     kind = sniff_video(head)
     if kind is None:
         return
-    part.discard()
     ctype = resp.headers.get("content-type") or "none"
     start = head[:32].decode("utf-8", "replace").split("\n")[0].strip() if kind != "empty" else ""
     shown = f", starts with {start!r}" if kind in ("HTML page", "XML error", "XML document", "JSON") else ""
     raise WanVideoError(
         "NotAVideo",
-        f"GET {safe_url} returned {kind}, not a video (Content-Type: {ctype}{shown}).",
+        f"GET {safe_url} returned {kind_phrase(kind)}, not a video (Content-Type: {ctype}{shown}).",
         "The URL answered with something other than the video: an error or login page, or a "
         "proxy's page. Check the URL (query the task again for its video_url); nothing was saved.",
         exit_code=EXIT_FAILED, http_status=resp.status_code)
@@ -386,8 +402,13 @@ def _give_up(safe_url: str, part: _Part, problem: _Dropped | _RetryStatus) -> Wa
             "DownloadFailed", f"GET {safe_url} kept answering HTTP {problem.status}.",
             "The storage service is failing for now; retry later.",
             exit_code=EXIT_NETWORK, retryable=True, http_status=problem.status)
+    if problem.kind == "connect":
+        return WanVideoError(
+            "DownloadFailed", f"Could not connect for {safe_url}: {problem.why}.",
+            "Check the network (and any proxy settings), then run the download again.",
+            exit_code=EXIT_NETWORK, retryable=True)
     got = f"{part.offset} of {part.total} bytes" if part.total is not None else f"{part.offset} bytes"
-    code, verb = ("DownloadTimeout", "stalled") if problem.timeout else ("DownloadIncomplete", "stopped")
+    code, verb = ("DownloadTimeout", "stalled") if problem.kind == "stall" else ("DownloadIncomplete", "stopped")
     return WanVideoError(code, f"Downloading {safe_url} {verb} after {got}: {problem.why}.",
                          _RETRY_HINT, exit_code=EXIT_NETWORK, retryable=True)
 
@@ -484,7 +505,7 @@ def redact_url(url: str) -> str:
     fields = []
     for field in parts.query.split("&") if parts.query else []:
         name, sep, _value = field.partition("=")
-        lowered = name.lower()
+        lowered = unquote_plus(name).lower()
         secret = lowered not in _KEEP_PARAMS and (
             lowered.startswith("x-oss-") or any(word in lowered for word in _SECRET_WORDS))
         fields.append(f"{name}=REDACTED" if secret and sep else field)

@@ -48,7 +48,7 @@ def _problem(field_name: str, value: Any, message: str) -> InvalidRequest:
         f"{field_name}: {message}",
         "reference images must be real JPEG, PNG, BMP or WEBP images within the model's limits "
         "(`generate_video.py models` lists them)",
-        problems=[{"field": field_name, "value": value, "problem": message}],
+        problems=[{"field": field_name, "value": value, "problem": message, "code": "InvalidImage"}],
         code="InvalidImage",
     )
 
@@ -62,9 +62,11 @@ def _check(field_name: str, display: str, data: bytes, limits: dict[str, Any]) -
                        f"{len(data)} bytes is over this model's limit of {max_bytes} bytes")
     try:
         info = image_info(data)
-    except Exception as exc:  # NotAnImage and friends: say what it is, refuse it
-        message = getattr(exc, "message", str(exc))
-        raise _problem(field_name, display, f"not an image by its content ({message})") from None
+    except Exception as exc:  # NotAnImage and friends: refuse it
+        # media.image_info names what the bytes are (text, a key, HTML) but never quotes them,
+        # so a local .env or key file cannot leak through this message.
+        why = str(getattr(exc, "message", exc)).removeprefix("The reference image is not a readable image: ")
+        raise _problem(field_name, display, f"not an image by its content: {why.rstrip('.')}") from None
     fmt = FORMAT_ALIASES.get(info["format"], info["format"])
     allowed = limits.get("formats", ["jpeg", "png", "bmp", "webp"])
     if fmt not in allowed:

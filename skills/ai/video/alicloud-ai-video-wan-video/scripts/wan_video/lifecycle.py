@@ -435,8 +435,8 @@ def finish(service: Service, task_id: str, body: dict[str, Any], *, req: VideoRe
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
     spec = req.spec if req else None
     expires = _url_expiry(video_url)
-    if key:
-        store.update(key, status="SUCCEEDED", video_url=video_url, url_expires_at=expires,
+    if key:  # never the signed URL on disk: a re-download queries the task for it again
+        store.update(key, status="SUCCEEDED", video_url=redact(video_url), url_expires_at=expires,
                      usage=usage, run_seconds=run_seconds)
     cost = None
     if spec is not None and region:
@@ -449,7 +449,9 @@ def finish(service: Service, task_id: str, body: dict[str, Any], *, req: VideoRe
             cost = actual(cat_spec, region, usage, state.get("tier") or "720P", True)
     result: dict[str, Any] = {
         "status": "SUCCEEDED", "task_id": task_id, "model": model, "region": region,
-        "video_url": video_url, "url_expires_at": expires, "usage": usage,
+        # The signature is a bearer credential for the file: stdout and evidence get the URL
+        # without it; the video itself is at local_path.
+        "video_url": redact(video_url), "url_expires_at": expires, "usage": usage,
         "cost": cost, "cost_cny": (cost or {}).get("amount_cny"),
         "seed": req.seed if req else None, "run_seconds": run_seconds,
         "warnings": list(req.warnings) if req else [], "cached": False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ MAX_IMAGE_PIXELS = 89_478_485
 
 # Formats we identify. Restricting Pillow to raster formats people send as reference images
 # keeps it from "recognising" a text file as PBM/XPM or shelling out for EPS.
-_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "MPO")
+_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG also opens MPO
 _MIME = {
     "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp",
     "gif": "image/gif", "tiff": "image/tiff",
@@ -58,6 +59,21 @@ def sniff_video(first_bytes: bytes) -> str | None:
     return _describe_bytes(first_bytes)
 
 
+# Signatures, lower-cased like the bytes they are compared with.
+_MAGIC = (
+    (b"\x89png", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"gif8", "GIF image"),
+    (b"\x1f\x8b", "gzip data"), (b"pk\x03\x04", "ZIP archive"), (b"%pdf", "PDF document"),
+)
+_ARTICLE = {"HTML page": "an ", "XML error": "an ", "XML document": "an ", "ZIP archive": "a ",
+            "PDF document": "a ", "PNG image": "a ", "JPEG image": "a ", "GIF image": "a ",
+            "BMP image": "a ", "WebP image": "a "}
+
+
+def kind_phrase(kind: str) -> str:
+    """A description from sniff_video as it reads in a sentence: 'an HTML page', 'JSON'."""
+    return _ARTICLE.get(kind, "") + kind
+
+
 def _describe_bytes(data: bytes) -> str:
     """Name what a non-media byte string looks like, without quoting secrets it may hold."""
     if not data:
@@ -69,12 +85,13 @@ def _describe_bytes(data: bytes) -> str:
         return "XML error" if b"<error" in head or b"<code>" in head else "XML document"
     if head.startswith((b"{", b"[")):
         return "JSON"
-    for magic, name in (
-        (b"\x89png", "PNG image"), (b"\xff\xd8\xff", "JPEG image"), (b"gif8", "GIF image"),
-        (b"\x1f\x8b", "gzip data"), (b"pk\x03\x04", "ZIP archive"), (b"%pdf", "PDF document"),
-    ):
+    for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
+    if head.startswith(b"riff") and head[8:12] == b"webp":
+        return "WebP image"
+    if data.startswith(b"BM") and data[6:10] == b"\0\0\0\0":  # BMP: two reserved zero words
+        return "BMP image"
     if head.startswith(b"-----begin") or head.startswith(b"ssh-") or b"private key" in head[:64]:
         return "a key or certificate (text)"
     if _looks_like_text(data[:512]):
@@ -97,17 +114,19 @@ def _quoted_start(data: bytes) -> str:
     return first[:32]
 
 
-_MARKUP = {"HTML page": "an HTML page", "XML error": "an XML error", "XML document": "an XML document",
-           "JSON": "JSON"}
+# Kinds whose first characters are worth quoting: an error page says what went wrong.
+_MARKUP = frozenset({"HTML page", "XML error", "XML document", "JSON"})
 
 
-def _what_is(data: bytes, size: int) -> str:
+def _what_is(data: bytes, size: int, quote: bool = True) -> str:
+    """What the bytes are; `quote` adds their start (only for bodies fetched from the network:
+    a local file handed over as an image may be a key or a .env and is never quoted)."""
     kind = _describe_bytes(data)
-    if kind in _MARKUP:
-        return f"it is {_MARKUP[kind]} ({size} bytes); the body starts with {_quoted_start(data)!r}"
+    if kind in _MARKUP and quote:
+        return f"it is {kind_phrase(kind)} ({size} bytes); the body starts with {_quoted_start(data)!r}"
     if kind == "empty":
         return "the file is empty (0 bytes)"
-    return f"it looks like {kind} ({size} bytes)"
+    return f"it looks like {kind_phrase(kind)} ({size} bytes)"
 
 
 def _not_a_video(path: Path, why: str) -> WanVideoError:
@@ -155,16 +174,18 @@ def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         size = p.stat().st_size
+        with p.open("rb") as fh:
+            head = fh.read(512)
     except OSError as exc:
         raise WanVideoError("NotAVideo", f"{p} cannot be read: {exc.strerror or exc}.",
                             "Check the path.", exit_code=EXIT_FAILED) from None
-    with p.open("rb") as fh:
-        head = fh.read(512)
     if size == 0:
         raise _not_a_video(p, "the file is empty (0 bytes)")
     # Bytes that do not sniff as MP4 or Matroska still go to FFmpeg (it reads more formats than
     # we sniff); `kind` only words the refusal if it cannot read them either.
     kind = sniff_video(head)
+    if kind is not None and kind.endswith(" image"):
+        raise _not_a_video(p, _what_is(head, size))  # FFmpeg would call a still a 1-frame video
     if kind is None and head[4:8] in _BMFF_LEAD_BOXES:
         truncated = _bmff_truncation(p, size)
         if truncated:
@@ -481,14 +502,20 @@ def image_info(data: bytes) -> dict[str, Any]:
             # We apply our own pixel limit below; Pillow's warning would only add noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS)
-    except Image.DecompressionBombError:
-        raise _too_large("its dimensions") from None
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses before we see the size; its message carries the pixel count.
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(f"{pixels.group(1)} pixels" if pixels else "its dimensions") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
-        raise _not_an_image(_what_is(data, len(data))) from None
+        kind = _describe_bytes(data)
+        if kind.endswith(" image"):  # the right signature, but Pillow cannot parse the header
+            raise _not_an_image(f"it starts like {kind_phrase(kind)} but is truncated or corrupt "
+                                f"({len(data)} bytes)") from None
+        raise _not_an_image(_what_is(data, len(data), quote=False)) from None
     with im:
         width, height = im.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise _too_large(f"{width}x{height}")
+            raise _too_large(f"{width}x{height} pixels")
         fmt = "jpeg" if im.format == "MPO" else (im.format or "").lower()
         mode = im.mode
         has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
@@ -555,7 +582,7 @@ def _not_an_image(why: str) -> WanVideoError:
 
 def _too_large(what: str) -> WanVideoError:
     return WanVideoError(
-        "ImageTooLarge", f"The reference image is too large to accept ({what}; limit {MAX_IMAGE_PIXELS} pixels).",
+        "ImageTooLarge", f"The reference image is too large to accept ({what}; the limit is {MAX_IMAGE_PIXELS}).",
         "Resize it; the service wants a few megapixels at most.", exit_code=EXIT_INVALID)
 
 

@@ -183,10 +183,7 @@ def resolve_model(name: str | None, region: str, has_image: bool, has_last: bool
     """The catalog model for a requested name, or an error that says what to use instead."""
     warnings: list[str] = []
     if name is None:
-        if has_refs:
-            name = "wan2.6-r2v"
-        else:
-            name = catalog.default_model(has_image, has_last)
+        name = catalog.default_model(has_image, has_last, has_refs)
     if name in catalog.deprecated:
         entry = catalog.deprecated[name]
         raise InvalidRequest(
@@ -246,6 +243,10 @@ def normalize(raw: Any, *, region: str | None = None, fetch_images: bool = True,
             'e.g. {"prompt": "a cat running under the moon", "duration": 5, "size": "1280*720"}',
             problems=[{"field": "(request)", "value": _short(raw), "problem": "must be an object"}])
     problems = schema_problems(raw)
+    for key, value in raw.items():
+        if isinstance(value, str) and not _encodable(value):
+            problems.append({"field": key, "value": None,
+                             "problem": "contains an unpaired Unicode surrogate; send valid UTF-8 text"})
     if problems:
         raise _invalid(problems)
 
@@ -263,8 +264,10 @@ def normalize(raw: Any, *, region: str | None = None, fetch_images: bool = True,
 
     # Inputs the model needs or cannot take.
     if spec.needs_image and not has_image:
+        wire_field = {"keyframes": "input.first_frame_url", "media": "input.media"}.get(spec.protocol,
+                                                                                      "input.img_url")
         bad("reference_image", None, f"is required: {spec.name} is {spec.kind} and animates an image "
-            "(without it the service answers 'Field required: input.img_url')")
+            f"(without it the service answers 'Field required: {wire_field}')")
     if spec.kind in ("t2v", "r2v") and has_image:
         bad("reference_image", raw["reference_image"],
             f"{spec.name} is {spec.kind} and takes no input image; use an i2v model "
@@ -314,9 +317,13 @@ def normalize(raw: Any, *, region: str | None = None, fetch_images: bool = True,
     if audio is False and spec.audio == "default":
         warnings.append(f"audio: {spec.name} always makes sound (no switch); audio=false cannot be honoured")
     shot_type = raw.get("shot_type")
-    if shot_type is not None and not spec.name.startswith("wan2.6"):
-        warnings.append(f"shot_type: only wan2.6 models take it; not sent to {spec.name}")
+    if shot_type is not None and not spec.shot_type:
+        warnings.append(f"shot_type: {spec.name} has no shot_type parameter; not sent")
         shot_type = None
+    for n, ref in enumerate(raw.get("reference_urls", [])):
+        problem = _reference_problem(ref)
+        if problem:
+            bad(f"reference_urls.{n}", ref, problem)
 
     # Images, last: they may read files or URLs, so only once the cheap checks passed.
     refs: dict[str, ImageRef | None] = {"reference_image": None, "last_frame_image": None}
@@ -392,7 +399,7 @@ def _resolve_size(raw: dict[str, Any], spec: ModelSpec, catalog: Catalog, bad: A
             tier, ratio = by_size[size_norm]
             return size_norm, tier, ratio
         tier = tier_in or spec.default_tier or spec.tiers[-1]
-        ratio = ratio_in or "16:9"
+        ratio = ratio_in or spec.default_ratio or "16:9"
         if tier not in spec.tiers:
             bad("resolution", tier, f"{spec.name} takes {allowed_tiers}")
             return None, tier, ratio
@@ -418,6 +425,32 @@ def _resolve_size(raw: dict[str, Any], spec: ModelSpec, catalog: Catalog, bad: A
         bad(field_name, size_in if size_norm is not None else tier,
             f"{tier} is not a tier of {spec.name}; it takes {allowed_tiers}")
     return None, tier, None
+
+
+REFERENCE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".mp4", ".mov")
+REFERENCE_MAX_BYTES = 100 * 1024 * 1024
+
+
+def _reference_problem(value: str) -> str | None:
+    """r2v references: http(s) or oss:// URLs, or local image/video files (uploaded at submit)."""
+    if value.lower().startswith(("http://", "https://", "oss://")):
+        return None
+    path = Path(os.path.expanduser(value.removeprefix("file://")))
+    if not path.is_file():
+        return "must be an http(s) or oss:// URL, or an existing local image or video file"
+    if path.suffix.lower() not in REFERENCE_SUFFIXES:
+        return "local references must be " + ", ".join(REFERENCE_SUFFIXES) + " files"
+    if path.stat().st_size > REFERENCE_MAX_BYTES:
+        return f"over {REFERENCE_MAX_BYTES} bytes"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _invalid(problems: list[dict[str, Any]]) -> InvalidRequest:

@@ -47,7 +47,9 @@ def fsync_dir(folder: Path) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    from .credentials import redact
+
+    atomic_write(path, redact(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True)) + "\n")
 
 
 def read_json(path: Path) -> Any | None:
