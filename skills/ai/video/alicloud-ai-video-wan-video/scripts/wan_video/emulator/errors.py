@@ -134,6 +134,14 @@ TASK_INTERNAL_ERROR: TaskFailure = (
 )
 
 
+class TaskFailed(Exception):
+    """Raised while planning a task: the task will end FAILED with this code and message."""
+
+    def __init__(self, failure: TaskFailure) -> None:
+        super().__init__(f"{failure[0]}: {failure[1]}")
+        self.failure = failure
+
+
 def not_match(what: str, allowed: str) -> TaskFailure:
     """The documented 'The size is not match xxxxxx', extended to the other choices."""
     return ("InvalidParameter", f"The {what} is not match, supported {what}s: {allowed}")
@@ -181,6 +189,9 @@ OSS_TOO_LARGE = OssWireError(
 )
 OSS_ALREADY_EXISTS = OssWireError(
     409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten."
+)
+OSS_ACCESS_DENIED = OssWireError(
+    403, "AccessDenied", "You have no right to access this object because of bucket acl."
 )
 OSS_INTERNAL = OssWireError(500, "InternalError", "We encountered an internal error. Please try again.")
 

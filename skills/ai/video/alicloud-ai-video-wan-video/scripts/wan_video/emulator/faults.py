@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -183,8 +184,8 @@ async def drop_connection(
         transport.abort()
     else:
         transport.close()
-    # uvicorn answers 500 to an app that returns without a response unless it has seen the
-    # disconnect; waiting for it also lets the request body drain.
+    # uvicorn answers 500 for an app that returns without a response before the disconnect
+    # has been seen, so wait for it (unread request body arrives first and is discarded).
     while (await receive())["type"] != "http.disconnect":
         pass
 
@@ -239,7 +240,7 @@ def _canned(rule: FaultRule, op: str, task_id: str | None, request_id: str, host
     if rule.kind == "status":
         status = rule.status or 500
         if op in ("upload", "download"):
-            oss = errors.OSS_INTERNAL if status >= 500 else errors.oss_invalid_argument("Fault.")
+            oss = errors.OSS_INTERNAL if status >= 500 else errors.OSS_ACCESS_DENIED
             wire = errors.OssWireError(status, rule.code or oss.code, rule.message or oss.message)
             return errors.oss_response(wire, request_id, host)
         default = errors.default_error(status)
@@ -249,7 +250,7 @@ def _canned(rule: FaultRule, op: str, task_id: str | None, request_id: str, host
         return errors.error_response(wire_error, request_id, rule.retry_after)
     if rule.kind == "html":
         status = rule.status or 502
-        return HTMLResponse(_HTML_PAGE.format(status=status), status_code=status)
+        return HTMLResponse(_html_page(status), status_code=status)
     if rule.kind == "malformed":
         text = f'{{"request_id":"{request_id}","output":{{"task_id":"{task_id or ""}","task_st'
         return Response(text, media_type="application/json")
@@ -268,11 +269,17 @@ def _canned(rule: FaultRule, op: str, task_id: str | None, request_id: str, host
     raise AssertionError(f"unhandled fault kind {rule.kind}")
 
 
-_HTML_PAGE = (
-    "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n"
-    "<center><h1>{status} Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n"
-    "</body>\r\n</html>\r\n"
-)
+def _html_page(status: int) -> str:
+    """A gateway's error page, as a load balancer in front of the service would send."""
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        title = str(status)
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>Tengine</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
 
 
 def _missing_fields(op: str, task_id: str | None, request_id: str) -> str:
