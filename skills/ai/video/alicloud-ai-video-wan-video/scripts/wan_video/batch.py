@@ -120,7 +120,7 @@ def run_batch(items: list[Item], *, region: str | None = None, concurrency: int 
               queue_ahead: int | None = None, max_cost: float | None = None, force: bool = False,
               timeout: float | None = None, workspace: str | None = None,
               on_result: Callable[[Item], None] | None = None, quiet: bool = False,
-              stream: Any = None) -> BatchReport:
+              stream: Any = None, download: bool = True) -> BatchReport:
     """Validate every item up front, then run the valid ones within each family's limits."""
     from .lifecycle import RunOptions, cost_guard, generate, open_service
     from .progress import Progress
@@ -204,6 +204,7 @@ def run_batch(items: list[Item], *, region: str | None = None, concurrency: int 
         with lock:
             item.state = "running"
         opts = RunOptions(force=force, quiet=True, service=services[item.req.region], store=store,
+                          download=download,
                           before_submit=fam.limiter.acquire, on_terminal=release,
                           timeout=(deadline - time.monotonic()) if deadline else 10 * 86400)
         try:

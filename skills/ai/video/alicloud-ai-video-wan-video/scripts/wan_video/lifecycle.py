@@ -7,6 +7,7 @@ waiting; a second run of the same request finds it and resumes instead of paying
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -292,24 +293,84 @@ def _reconcile(service: Service, req: VideoRequest, started: float, store: Store
 
 
 # ---------------------------------------------------------------------------- waiting
-def _history(store: Store, model: str, tier: str, duration: int) -> list[float]:
-    runs = []
-    for st in store.all():
-        if (st.get("model") == model and st.get("tier") == tier and st.get("duration") == duration
-                and st.get("run_seconds")):
-            runs.append((st.get("updated_at", 0), float(st["run_seconds"])))
-    return [r for _, r in sorted(runs)]
+class RunHistory:
+    """Run times (RUNNING start to end) per model/tier/duration: from the store, and live.
+
+    Shared by every wait in the process, so in a batch the first finished task of a kind
+    re-plans the polls of all the others of that kind at once (they are woken, not left
+    sleeping on a catalog guess).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._runs: dict[tuple[str, str, int], list[float]] = {}
+        self._generation: dict[tuple[str, str, int], int] = {}
+
+    def seed(self, kind: tuple[str, str, int], store: Store) -> list[float]:
+        with self._cond:
+            if kind not in self._runs:
+                runs = []
+                for st in store.all():
+                    if (st.get("model"), st.get("tier"), st.get("duration")) == kind and st.get("run_seconds"):
+                        runs.append((st.get("updated_at", 0), float(st["run_seconds"])))
+                self._runs[kind] = [r for _, r in sorted(runs)]
+            return list(self._runs[kind])
+
+    def add(self, kind: tuple[str, str, int], seconds: float) -> None:
+        with self._cond:
+            self._runs.setdefault(kind, []).append(seconds)
+            self._generation[kind] = self._generation.get(kind, 0) + 1
+            self._cond.notify_all()
+
+    def generation(self, kind: tuple[str, str, int]) -> int:
+        with self._cond:
+            return self._generation.get(kind, 0)
+
+    def recent(self, kind: tuple[str, str, int]) -> list[float]:
+        with self._cond:
+            return list(self._runs.get(kind, []))
+
+    def sleep(self, kind: tuple[str, str, int] | None, seconds: float, seen: int) -> bool:
+        """Sleep up to `seconds`; True (early) when a new run time of this kind arrived."""
+        if kind is None:
+            time.sleep(seconds)
+            return False
+        end = time.monotonic() + seconds
+        with self._cond:
+            while self._generation.get(kind, 0) == seen:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+
+RUN_HISTORY = RunHistory()
+
+
+def _run_seconds(output: dict[str, Any]) -> float | None:
+    """Service-side run time: from scheduling (RUNNING) to the end, else from submit."""
+    end = parse_cn_time(output.get("end_time"))
+    start = parse_cn_time(output.get("scheduled_time")) or parse_cn_time(output.get("submit_time"))
+    return (end - start) if (end and start) else None
 
 
 def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitted: float | None,
-                    deadline: float, ev: Evidence, progress: Progress,
-                    on_answer: Any = None) -> dict[str, Any]:
-    """Poll one task until it is terminal or the deadline passes; every answer goes to evidence."""
+                    deadline: float, ev: Evidence, progress: Progress, on_answer: Any = None,
+                    kind: tuple[str, str, int] | None = None, catalog_exp: Expectation | None = None,
+                    history: RunHistory = RUN_HISTORY) -> dict[str, Any]:
+    """Poll one task until it is terminal or the deadline passes; every answer goes to evidence.
+
+    Time is measured from the moment the service started running the task (its
+    scheduled_time, mapped onto our clock through the submit time), so a task that waited in
+    the service's queue is not polled as if it were late.
+    """
     schedule = Schedule(exp)
     origin = submitted or time.time()
+    skew = 0.0  # our clock minus the service's, learnt from the submit time
     last_status = None
+    seen = history.generation(kind) if kind else 0
     while True:
-        remaining = deadline - time.monotonic()
         try:
             answer: Answer = service.query(task_id, deadline=deadline)
         except WanVideoError as exc:
@@ -325,27 +386,44 @@ def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitt
                                  "status": status, "body": body})
         if on_answer:
             on_answer(status, body)
+        server_submit = parse_cn_time(output.get("submit_time"))
+        if submitted and server_submit and last_status is None:
+            skew = submitted - server_submit
+        scheduled = parse_cn_time(output.get("scheduled_time"))
+        if status == "RUNNING" and scheduled:
+            origin = scheduled + skew
         elapsed = time.time() - origin
         if status != last_status:
-            ev.log(f"status {status or '(none)'} after {elapsed:.1f}s")
+            ev.log(f"status {status or '(none)'} after {time.time() - (submitted or origin):.1f}s")
             last_status = status
         if not status:
             raise WanVideoError("BadServiceResponse", f"the task query answered without a task_status: {body}",
                                 "retry `wait TASK_ID`; if it persists the endpoint is not DashScope",
                                 exit_code=EXIT_NETWORK, retryable=True, task_id=task_id)
         if status in TERMINAL:
+            run = _run_seconds(output)
+            if status == "SUCCEEDED" and kind and run:
+                history.add(kind, run)
             return body
         phase = "queued" if status == "PENDING" else "generating"
         progress.status(status, phase, elapsed, exp.seconds)
-        delay = schedule.next_delay(elapsed, answer.retry_after)
+        if status == "PENDING":
+            # Queued: its run has not started, so the end is at least exp.seconds away.
+            delay = schedule.next_delay(min(elapsed, exp.seconds * 0.25), answer.retry_after)
+        else:
+            delay = schedule.next_delay(elapsed, answer.retry_after)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise WanVideoError(
-                "StillRunning", f"task {task_id} is still {status} after {elapsed:.0f}s "
-                f"(expected about {exp.seconds:.0f}s in total)",
+                "StillRunning", f"task {task_id} is still {status} after {time.time() - (submitted or origin):.0f}s "
+                f"(expected about {exp.seconds:.0f}s of running)",
                 "the task keeps running on the service (and is not submitted again): resume with "
                 "the command in `resume`", exit_code=EXIT_PENDING, task_id=task_id, status=status)
-        time.sleep(min(delay, remaining))
+        if history.sleep(kind, min(delay, remaining), seen) and kind:
+            # Another task of this kind just finished: plan around what it took.
+            seen = history.generation(kind)
+            exp = expect(catalog_exp.seconds if catalog_exp else exp.seconds, 1, 1, history.recent(kind))
+            schedule = Schedule(exp)
 
 
 def _wait_and_deliver(service: Service, task_id: str, req: VideoRequest | None, store: Store,
@@ -353,9 +431,10 @@ def _wait_and_deliver(service: Service, task_id: str, req: VideoRequest | None, 
                       opts: RunOptions, est: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
     state = store.load(key) if key else None
     region = req.region if req else (state or {}).get("region")
-    if req is not None:
+    kind = (req.model, req.tier, req.duration) if req is not None else None
+    if req is not None and kind is not None:
         exp = expect(req.spec.typical_run_seconds, req.duration, req.spec.default_duration,
-                     _history(store, req.model, req.tier, req.duration))
+                     RUN_HISTORY.seed(kind, store))
     else:
         exp = Expectation(120.0, 0.8, "default")
     submitted = (state or {}).get("submitted_at")
@@ -363,7 +442,7 @@ def _wait_and_deliver(service: Service, task_id: str, req: VideoRequest | None, 
            f"{max(0.0, deadline - time.monotonic()):.0f}s")
     try:
         body = poll_until_done(service, task_id, exp=exp, submitted=submitted, deadline=deadline,
-                               ev=ev, progress=progress)
+                               ev=ev, progress=progress, kind=kind)
     except WanVideoError as exc:
         if exc.code == "StillRunning":
             exc.resume = resume_command(task_id, region)
@@ -402,9 +481,7 @@ def finish(service: Service, task_id: str, body: dict[str, Any], *, req: VideoRe
     model = req.model if req else state.get("model") or "unknown"
     region = req.region if req else state.get("region")
     ev.write("final.json", body)
-    submit_ts = parse_cn_time(output.get("submit_time"))
-    end_ts = parse_cn_time(output.get("end_time"))
-    run_seconds = (end_ts - submit_ts) if (submit_ts and end_ts) else None
+    run_seconds = _run_seconds(output)
     if status != "SUCCEEDED":
         if status == "UNKNOWN":
             age = time.time() - float(state["submitted_at"]) if state.get("submitted_at") else None
