@@ -217,7 +217,7 @@ def resolve_model(name: str | None, region: str, has_image: bool, has_last: bool
             f"pass --region {next(iter(spec.regions))} (with an API key of that region), or choose a "
             f"model served in {region}: `generate_video.py models --region {region}`",
             exit_code=EXIT_AUTH)
-    if name != spec.regions[region] and name != spec.name:
+    if name != spec.regions[region]:
         warnings.append(f"model {name!r} is called {spec.regions[region]!r} in {region}; sending that name")
     if not spec.listed:
         warnings.append(
