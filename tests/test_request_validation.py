@@ -414,7 +414,8 @@ def test_singapore_sends_the_international_name(how: dict[str, str], extra: list
     assert obj["wire_body"]["model"] == "wan2.1-t2v-turbo"
     assert obj["model"] == "wanx2.1-t2v-turbo"
     assert obj["request"]["wire_model"] == "wan2.1-t2v-turbo"
-    assert obj["warnings"] == []
+    assert obj["warnings"] == [
+        "model 'wanx2.1-t2v-turbo' is called 'wan2.1-t2v-turbo' in ap-southeast-1; sending that name"]
 
 
 def test_singapore_kf2v_uses_image2video_and_its_name() -> None:
