@@ -512,6 +512,122 @@ def check_example_requests(ctx: Context) -> tuple[bool, Details]:
 
 # --------------------------------------------------------------------------- runner
 
+# --------------------------------------------------------------------------- (g) end to end, with evidence
+
+EVIDENCE_FILES = ("request.json", "wire.json", "submit.json", "polls.jsonl", "final.json", "probe.json",
+                  "result.json", "run.log")
+E2E_REQUESTS = {
+    "text-to-video": {"prompt": "validate: a paper boat on a pond", "model": "wan2.5-t2v-preview",
+                      "size": "832*480", "duration": 5, "seed": 7},
+    "image-to-video": {"prompt": "validate: the scene comes alive", "model": "wan2.2-i2v-flash",
+                       "resolution": "480P", "duration": 5, "seed": 7},
+}
+LIVE_REQUEST = {"prompt": "a paper boat drifting on a calm pond, soft morning light",
+                "model": "wan2.2-t2v-plus", "size": "832*480", "duration": 5}
+LIVE_MAX_COST_CNY = 1.0
+
+
+def evidence_problems(result: dict[str, Any], secrets: list[str]) -> list[str]:
+    """What is missing from a run's evidence, or leaked into it."""
+    import hashlib
+
+    problems = []
+    folder = Path(result.get("evidence_dir") or "/nonexistent")
+    if not result.get("task_id"):
+        problems.append("no task id in the result")
+    for name in EVIDENCE_FILES:
+        if not (folder / name).is_file() or (folder / name).stat().st_size == 0:
+            problems.append(f"{folder}/{name} is missing or empty")
+    if problems:
+        return problems
+    polls = [json.loads(line) for line in (folder / "polls.jsonl").read_text().splitlines() if line.strip()]
+    if not polls or polls[-1].get("status") != "SUCCEEDED" or not all("body" in p or "error" in p for p in polls):
+        problems.append("polls.jsonl does not hold every poll answer up to SUCCEEDED")
+    final = json.loads((folder / "final.json").read_text())
+    if not (final.get("output") or {}).get("video_url"):
+        problems.append("final.json has no video_url")
+    probe = json.loads((folder / "probe.json").read_text())
+    local = Path(result.get("original_path") or result.get("local_path") or "/nonexistent")
+    if not local.is_file():
+        problems.append(f"the video {local} is missing")
+    elif hashlib.sha256(local.read_bytes()).hexdigest() != probe.get("sha256"):
+        problems.append("probe.json's sha256 does not match the file")
+    if (probe.get("probe") or {}).get("codec") != "h264":
+        problems.append("the probe does not show an H.264 video")
+    text = "\n".join(p.read_text(errors="replace") for p in folder.iterdir() if p.is_file())
+    for secret in secrets:
+        if secret and secret in text:
+            problems.append("a secret (the API key) appears in the evidence")
+    for param in ("Signature=", "OSSAccessKeyId="):
+        for m in re.finditer(re.escape(param) + r"([^&\s\"']+)", text):
+            if m.group(1) != "REDACTED":
+                problems.append(f"an unredacted {param[:-1]} appears in the evidence")
+                break
+    return problems
+
+
+def _run_script(ctx: Context, env: dict[str, str], args: list[str], timeout: float) -> tuple[int, Any]:
+    proc = subprocess.run([ctx.python, str(ROOT / ENTRY_REL), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return proc.returncode, {"unparsed_stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]}
+
+
+def check_end_to_end(ctx: Context) -> tuple[bool, Details]:
+    """Offline: the emulator, a t2v and an i2v run through the real script, evidence checked.
+
+    With --live (DASHSCOPE_API_KEY set): the seeds' workflow on the real service instead:
+    a read-only preflight first, then one minimal bounded task, reporting its cost.
+    """
+    sys.path.insert(0, str(SKILL_DIR / "scripts"))
+    from wan_video.media import make_sample_image
+
+    details: Details = []
+    ok = True
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_BASE_URL", "DASHSCOPE_HTTP_BASE_URL"))}
+    env.pop("OUTPUT_DIR", None)  # the evidence belongs in this repository's output/
+    if ctx.live:
+        key = env.get("DASHSCOPE_API_KEY", "")
+        if not key:
+            return False, ["--live needs DASHSCOPE_API_KEY (or the credentials file) and the network"]
+        code, doctor = _run_script(ctx, env, ["doctor", "--model", LIVE_REQUEST["model"]], 120)
+        details.append({"step": "doctor", "exit": code, "ok": doctor.get("ok"), "error": doctor.get("error")})
+        if code != 0:
+            return False, details
+        code, res = _run_script(ctx, env, ["--request", json.dumps(LIVE_REQUEST), "--timeout", "900",
+                                           "--max-cost", str(LIVE_MAX_COST_CNY)], 960)
+        problems = evidence_problems(res, [key]) if code == 0 else [f"exit {code}: {res.get('error')}"]
+        details.append({"step": "live text-to-video", "exit": code, "task_id": res.get("task_id") or
+                        (res.get("error") or {}).get("task_id"), "evidence_dir": res.get("evidence_dir"),
+                        "cost_cny": res.get("cost_cny"), "problems": problems})
+        return code == 0 and not problems, details
+
+    from wan_video.emulator import EmulatorServer, EmulatorSettings
+
+    image = ROOT / OUTPUT_REL / "validate" / "first_frame.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    make_sample_image(str(image), 960, 720, "validate: first frame", seed=7)
+    key = "sk-validate-" + os.urandom(8).hex()
+    settings = EmulatorSettings(run_seconds=2.0, pending_seconds=0.3, keys=[key])
+    with EmulatorServer(port=0, settings=settings) as emulator:
+        env.update(DASHSCOPE_BASE_URL=emulator.api_url, DASHSCOPE_API_KEY=key)
+        for name, request in E2E_REQUESTS.items():
+            request = dict(request)
+            if name == "image-to-video":
+                request["reference_image"] = str(image)
+            # --force: validation proves a fresh run each time, not a cache hit of the last one
+            code, res = _run_script(ctx, env, ["--request", json.dumps(request), "--timeout", "120", "--force"], 180)
+            problems = evidence_problems(res, [key]) if code == 0 else [f"exit {code}: {res}"]
+            ok = ok and code == 0 and not problems
+            details.append({"step": name, "exit": code, "task_id": res.get("task_id"),
+                            "evidence_dir": res.get("evidence_dir"), "local_path": res.get("local_path"),
+                            "measured": {k: res.get(k) for k in ("width", "height", "fps", "duration")},
+                            "problems": problems})
+    return ok, details
+
+
 Check = Callable[[Context], tuple[bool, Details]]
 
 # In order. Add new checks here (e.g. an end-to-end run against the emulator).
@@ -522,6 +638,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("catalog", check_catalog),
     ("skill_tables", check_skill_tables),
     ("example_requests", check_example_requests),
+    ("end_to_end", check_end_to_end),
 ]
 
 
@@ -552,7 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(live=args.live)
     results = run_checks(ctx, args.only)
     ok = all(r.ok for r in results)
+    runs = [d for r in results if r.name == "end_to_end" for d in r.details if isinstance(d, dict)]
     report = {"ok": ok, "skill": SKILL_NAME, "python": sys.executable, "live": args.live,
+              "task_ids": [d["task_id"] for d in runs if d.get("task_id")],
+              "evidence_dirs": [d["evidence_dir"] for d in runs if d.get("evidence_dir")],
               "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "checks": [r.to_dict() for r in results]}
     args.report.parent.mkdir(parents=True, exist_ok=True)

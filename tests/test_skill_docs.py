@@ -582,7 +582,7 @@ def test_validate_script_writes_a_report(tmp_path: Path) -> None:
 
 def test_validate_has_the_planned_checks() -> None:
     assert [name for name, _ in validate.CHECKS] == ["seed_py_compile", "skill_md_lint", "json_schemas", "catalog",
-                                                     "skill_tables", "example_requests"]
+                                                     "skill_tables", "example_requests", "end_to_end"]
 
 
 def test_environment_variables_named_in_the_docs_are_the_ones_the_code_reads() -> None:
