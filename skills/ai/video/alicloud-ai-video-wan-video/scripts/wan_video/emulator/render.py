@@ -237,10 +237,10 @@ def _stamp(spec: RenderSpec) -> Image.Image:
 
 def _draw_clock(image: Image.Image, index: int, fps: int) -> None:
     w, h = image.size
-    size = max(12, min(w, h) // 28)
+    size = max(14, min(w, h) // 12)  # large: nobody mistakes an emulator video for a real one
     text = f"SIMULATED {index / fps:5.2f}s"
     ImageDraw.Draw(image).text(
-        (size, h - 2 * size), text, font=_font(size), fill="white", stroke_width=2, stroke_fill="black"
+        (size // 2, h - int(1.5 * size)), text, font=_font(size), fill="white", stroke_width=3, stroke_fill="black"
     )
 
 
