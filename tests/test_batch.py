@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import SCRIPT, cli
 
 pytestmark = pytest.mark.usefixtures("isolated")

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import SCRIPT, all_output_text, cli, evidence_files, stats
 
 pytestmark = pytest.mark.usefixtures("isolated")

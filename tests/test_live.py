@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import SCRIPT
 
 pytestmark = [

@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import cli
 
 pytestmark = pytest.mark.usefixtures("isolated")

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import cli
 
 pytestmark = pytest.mark.usefixtures("isolated")

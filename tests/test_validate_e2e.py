@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import ROOT, cli
 
 sys.path.insert(0, str(ROOT / "scripts"))

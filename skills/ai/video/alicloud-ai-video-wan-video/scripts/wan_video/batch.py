@@ -100,7 +100,7 @@ class BatchReport:
 
 
 def parse_jsonl(text: str) -> list[Item]:
-    items = []
+    items: list[Item] = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue

@@ -6,7 +6,8 @@ import base64
 import binascii
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -24,7 +25,7 @@ class ImageRef:
     form: str  # url | oss | path | data | bytes
     display: str  # safe to print: never the bytes
     sha256: str | None = None  # of the content; None when the content was not seen
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = dc_field(default_factory=dict)
     local_path: str | None = None  # uploaded through the SDK at submit
     data_uri: str | None = None  # sent inline
     url: str | None = None  # sent as is

@@ -380,7 +380,7 @@ def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitt
             exc.task_id = task_id
             raise
         body = answer.body
-        output = body.get("output") if isinstance(body.get("output"), dict) else {}
+        output: dict[str, Any] = body["output"] if isinstance(body.get("output"), dict) else {}
         status = str(output.get("task_status") or "")
         ev.jsonl("polls.jsonl", {"at": time.time(), "latency": round(answer.latency, 3),
                                  "status": status, "body": body})
@@ -475,7 +475,7 @@ def finish(service: Service, task_id: str, body: dict[str, Any], *, req: VideoRe
            store: Store, key: str | None, ev: Evidence, progress: Progress, opts: RunOptions,
            est: dict[str, Any] | None, deadline: float) -> tuple[dict[str, Any], int]:
     """A terminal answer: failure recorded and raised, or the video delivered and verified."""
-    output = body.get("output") or {}
+    output: dict[str, Any] = body.get("output") or {}
     status = output.get("task_status")
     state = (store.load(key) if key else None) or {}
     model = req.model if req else state.get("model") or "unknown"

@@ -330,9 +330,9 @@ def normalize(raw: Any, *, region: str | None = None, fetch_images: bool = True,
     if not problems and spec.image is not None:
         for key in refs:
             if key in raw:
-                value: str | bytes = raw_images.get(key, raw[key])
+                image_value: str | bytes = raw_images.get(key, raw[key])
                 try:
-                    refs[key] = resolve_image(value, key, spec.image, fetch=fetch_images)
+                    refs[key] = resolve_image(image_value, key, spec.image, fetch=fetch_images)
                 except InvalidRequest as exc:
                     problems.extend(exc.problems)
                     continue
