@@ -223,3 +223,26 @@ def test_missing_key_is_exit_3_with_both_ways_to_set_it(emulator):
     code, res, _ = cli(["--request", json.dumps(dict(T2V, seed=7))], env={"DASHSCOPE_API_KEY": ""})
     assert code == 3
     assert "DASHSCOPE_API_KEY" in res["error"]["hint"] and "credentials" in res["error"]["hint"]
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_ctrl_c_leaves_the_task_or_cancels_a_pending_one(emulator, cli_env, cancel):
+    emulator.scenario(pending_seconds=30.0, run_seconds=1.0)
+    args = [sys.executable, str(SCRIPT), "--request", json.dumps(T2V), "--timeout", "60"]
+    if cancel:
+        args.append("--cancel-on-interrupt")
+    proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(t["status"] == "PENDING" for t in stats(emulator)["tasks"]):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    res = json.loads(out)
+    task = stats(emulator)["tasks"][0]
+    assert res["error"]["code"] == "Interrupted" and res["error"]["task_id"] == task["task_id"]
+    if cancel:
+        assert proc.returncode == 1 and task["status"] == "CANCELED"
+    else:
+        assert proc.returncode == 5 and task["status"] == "PENDING"
+        assert res["error"]["resume"] == f"python scripts/generate_video.py wait {task['task_id']}"

@@ -215,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     except WanVideoError as exc:
         result, code = {"error": exc.to_dict()}, exc.exit_code
     except KeyboardInterrupt:
-        result, code = {"error": {"code": "Interrupted", "message": "interrupted before any task was submitted",
-                                  "hint": "nothing was sent; run the command again"}}, 130
+        result, code = {"error": {"code": "Interrupted", "message": "interrupted before a task id was known",
+                                  "hint": "run the same command again: a submit that was in flight is "
+                                          "found through the task list before anything is sent again"}}, 130
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except Exception as exc:  # a bug: still one JSON object on stdout, the detail on stderr
