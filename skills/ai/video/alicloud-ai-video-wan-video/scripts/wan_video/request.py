@@ -166,7 +166,9 @@ def _explain(err: Any) -> str:
 
 
 def choose_region(raw_region: str | None, override: str | None, catalog: Catalog) -> str:
-    for candidate in (override, raw_region, *(os.environ.get(e) for e in REGION_ENV)):
+    from .config import env
+
+    for candidate in (override, raw_region, *(env(e) for e in REGION_ENV)):
         if candidate:
             if candidate not in catalog.regions:
                 raise InvalidRequest(
