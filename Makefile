@@ -27,6 +27,10 @@ validate: $(STAMP)
 bench: $(STAMP)
 	$(VPY) scripts/bench.py
 
+.PHONY: reliability
+reliability: $(STAMP)
+	$(VPY) scripts/reliability_report.py $(if $(LONG),--long,)
+
 lint: $(STAMP)
 	$(VPY) -m ruff check .
 	$(VPY) -m mypy $(SKILL)/scripts/wan_video

@@ -203,6 +203,23 @@ def test_download_follows_a_redirect(behaviour, url, tmp_path):
         SHA, ["/result/video.mp4", "/elsewhere/video.mp4"])
 
 
+def test_download_flushing_to_disk_on_the_way_keeps_file_and_hash_whole(behaviour, url, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "_SYNC_BYTES", 4096)  # the background fdatasync runs ~70 times
+    result = dl.download(url, tmp_path / "out.mp4", chunk_size=8192)
+    assert (result.sha256, result.bytes, (tmp_path / "out.mp4").read_bytes()) == (SHA, len(BODY), BODY)
+    assert files(tmp_path) == ["out.mp4"]
+
+
+def test_download_still_goes_through_a_configured_proxy(behaviour, url, tmp_path, monkeypatch):
+    """The big-read client is only used without a proxy: a proxy in the environment still applies."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(WanVideoError) as caught:
+        dl.download(url, tmp_path / "out.mp4", retries=0)
+    assert caught.value.code == "DownloadFailed" and behaviour.requests == []
+
+
 def test_download_resumes_a_part_file_left_by_an_earlier_call(behaviour, url, tmp_path):
     dest = tmp_path / "out.mp4"
     behaviour.script = [("serve", 120_000), ("status", 503)]

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest_helpers import cli
 from fake_dashscope import FakeDashScope
 

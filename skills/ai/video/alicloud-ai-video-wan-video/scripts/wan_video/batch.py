@@ -35,7 +35,8 @@ class FamilySlots:
     def __init__(self, concurrency: int, queue_ahead: int, rps: float) -> None:
         self.concurrency = concurrency
         self.queue_ahead = queue_ahead
-        self.limiter = RateLimiter(rps)
+        # 25 % under the limit: arrival jitter must not put six submits in one service second.
+        self.limiter = RateLimiter(rps, margin=0.25)
         self._cond = threading.Condition()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -222,7 +223,8 @@ def run_batch(items: list[Item], *, region: str | None = None, concurrency: int 
         return item
 
     results: list[Future[Item]] = []
-    workers = sum(f.capacity for f in families.values()) + 2
+    # Finished items download on their worker thread: extra threads keep freed slots refilled.
+    workers = sum(f.capacity + f.concurrency for f in families.values()) + 2
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="wan-batch")
     try:
         for item in valid:
@@ -304,7 +306,8 @@ def run_batch_cli(args: Any) -> tuple[dict[str, Any], int]:
                 emit_item(item)
     report = run_batch(items, region=args.region, concurrency=args.concurrency, max_cost=args.max_cost,
                        force=args.force, timeout=args.timeout, workspace=args.workspace,
-                       on_result=emit_item if args.as_completed else None, quiet=args.quiet)
+                       on_result=emit_item if args.as_completed else None, quiet=args.quiet,
+                       download=not args.no_download)
     if not args.as_completed:
         for item in items:
             emit_item(item)

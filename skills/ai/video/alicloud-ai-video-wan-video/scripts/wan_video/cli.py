@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace")
     p.add_argument("--max-cost", type=float, default=None)
     p.add_argument("--as-completed", action="store_true", help="print results as they finish")
+    p.add_argument("--no-download", action="store_true",
+                   help="record each finished task's URL without downloading (a later run downloads)")
     p.add_argument("--timeout", type=float, default=None, help="overall seconds (default: none)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--force", action="store_true")
@@ -104,13 +106,37 @@ def emit(obj: dict[str, Any], compact: bool = False) -> None:
     sys.stdout.flush()
 
 
+MAX_REQUEST_BYTES = 32 << 20  # a request is a few KB, but may carry a data: URI image (20 MB as base64)
+
+
+def _read_bounded(name: str) -> str:
+    """A request file (or stdin), refusing devices, FIFOs and anything over the size cap."""
+    import stat
+
+    limit = MAX_REQUEST_BYTES
+    if name == "-":
+        stdin = getattr(sys.stdin, "buffer", None)
+        data = stdin.read(limit + 1) if stdin is not None else sys.stdin.read(limit + 1).encode("utf-8")
+    else:
+        path = Path(name)
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, /dev/zero never ends
+            raise InvalidRequest(f"--file: {name} is not a regular file", "give a JSON file",
+                                 code="InvalidArguments")
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidRequest(f"--file: {name} is larger than {limit} bytes", "a request is one JSON object; "
+                             "pass large images by path or URL", code="InvalidArguments")
+    return data.decode("utf-8")
+
+
 def read_request(args: argparse.Namespace) -> Any:
     if args.request is None and args.file is None:
         raise InvalidRequest("no request given", "pass --request '{\"prompt\": \"...\"}' or --file PATH",
                              code="InvalidArguments")
     if args.file is not None:
         try:
-            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+            text = _read_bounded(args.file)
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"--file: cannot read {args.file}: {exc.__class__.__name__}",
                                  "give a readable UTF-8 JSON file", code="InvalidArguments") from None

@@ -41,6 +41,7 @@ class Evidence:
         self.task_id = task_id
         safe = "".join(c for c in task_id if c.isalnum() or c in "-_")[:128]
         self.dir = tasks_dir() / safe
+        tasks_dir().mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only, like the folders in it
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for name, obj in self._pending_files.items():
             self.write(name, obj)
@@ -87,6 +88,7 @@ class Evidence:
         if self.dir is not None or not (self._pending_log or self._pending_files):
             return self.dir
         folder = output_root() / "attempts" / f"{time.strftime('%Y%m%dT%H%M%S')}-{cache_key[:12]}"
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.dir = folder
         for name, obj in self._pending_files.items():

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -67,6 +68,9 @@ def _check(field_name: str, display: str, data: bytes, limits: dict[str, Any]) -
         # media.image_info names what the bytes are (text, a key, HTML) but never quotes them,
         # so a local .env or key file cannot leak through this message.
         why = str(getattr(exc, "message", exc)).removeprefix("The reference image is not a readable image: ")
+        # ... except binary it cannot name, which it shows as its first bytes in hex ("unknown
+        # bytes 0x5348454c4c3d2f62" is "SHELL=/b" of /proc/self/environ): dropped here too.
+        why = re.sub(r"unknown bytes 0x[0-9a-f]+", "unknown bytes", why)
         raise _problem(field_name, display, f"not an image by its content: {why.rstrip('.')}") from None
     fmt = FORMAT_ALIASES.get(info["format"], info["format"])
     allowed = limits.get("formats", ["jpeg", "png", "bmp", "webp"])
@@ -119,13 +123,18 @@ def resolve_image(value: str | bytes, field_name: str, limits: dict[str, Any],
     if "://" in text:
         raise _problem(field_name, value, "only http(s)://, oss://, file:// and data: URIs are accepted")
     path = Path(os.path.expanduser(text))
-    if not path.is_file():
-        raise _problem(field_name, str(value), "no such file" if not path.exists() else "not a regular file")
     max_bytes = int(limits.get("max_bytes", 20 * 1024 * 1024))
-    size = path.stat().st_size
-    if size > max_bytes:  # refuse before reading a huge file
-        raise _problem(field_name, str(path), f"{size} bytes is over this model's limit of {max_bytes} bytes")
-    data = path.read_bytes()
+    try:  # a name too long, a folder we may not enter: OSError from the checks themselves
+        if not path.is_file():
+            raise _problem(field_name, str(value), "no such file" if not path.exists() else "not a regular file")
+        size = path.stat().st_size
+        if size > max_bytes:  # refuse before reading a huge file
+            raise _problem(field_name, str(path), f"{size} bytes is over this model's limit of {max_bytes} bytes")
+        # Read at most one byte past the limit: a /proc or /sys file says 0 bytes and may not end.
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise _problem(field_name, str(value), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     info = _check(field_name, str(path), data, limits)
     return ImageRef(field_name, "path", str(path), hashlib.sha256(data).hexdigest(), info,
                     local_path=str(path.resolve()))

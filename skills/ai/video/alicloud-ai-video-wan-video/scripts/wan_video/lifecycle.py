@@ -38,6 +38,17 @@ from .wire import WireCall, build, redacted_body
 
 DEFAULT_TIMEOUT = 50.0  # fits an agent's 60-second tool call with room to print
 SCRIPT = "python scripts/generate_video.py"
+# A delivered Wan video runs at a few Mbit/s; 32 MiB per second of video is far above any real
+# file, and refuses an endless or absurd body before it fills the disk (download.py's own
+# default is 2 GiB, which an endless stream takes ~40 s to reach on loopback).
+DOWNLOAD_BYTES_PER_SECOND = 32 * 1024 * 1024
+DOWNLOAD_MIN_BYTES = 256 * 1024 * 1024
+# Poll answers go to the evidence as sent, up to this size; a larger one (a proxy's junk) is
+# kept as its size and first characters, so a hostile endpoint cannot fill the disk.
+EVIDENCE_BODY_CHARS = 64 * 1024
+# A task we submitted less than a day ago that answers UNKNOWN is asked again this many times
+# (a second apart) before UNKNOWN is believed: recording it terminal would block resuming it.
+UNKNOWN_CONFIRMATIONS = 2
 
 
 @dataclass
@@ -57,6 +68,7 @@ class RunOptions:
     before_submit: Any = None  # called right before each submit attempt (batch: rate limit)
     on_terminal: Any = None  # called once the task is terminal, before the download (batch: slot)
     on_submitted: Any = None  # called with the task id once it is recorded
+    max_download_bytes: int | None = None  # None: DOWNLOAD_BYTES_PER_SECOND x the video's seconds
 
 
 def resume_command(task_id: str, region: str | None = None) -> str:
@@ -196,9 +208,8 @@ def _task_for(req: VideoRequest, state: dict[str, Any] | None, opts: RunOptions,
     call = build(req)
     if state and not opts.force and state.get("status") == "SUBMITTING":
         # An earlier run died between sending and recording: look before paying again.
-        found = _reconcile(service, req, float(state["submit_started"]), store, ev, deadline)
+        found = _reconcile(service, req, float(state["submit_started"]), store, key, ev, deadline)
         if found:
-            store.update(key, status="SUBMITTED", task_id=found, reconciled=True)
             ev.bind(found)
             ev.write("request.json", req.summary())
             ev.write("wire.json", redacted_body(call))
@@ -214,21 +225,21 @@ def _submit(req: VideoRequest, call: WireCall, service: Service, store: Store, k
     attempt = 0
     while True:
         attempt += 1
+        if opts.before_submit:
+            opts.before_submit()
+        # Stamped right before sending: reconciliation tells submits apart by this time.
         started = time.time()
         store.save(key, {"status": "SUBMITTING", "submit_started": started, "model": req.model,
                          "wire_model": req.wire_model, "region": req.region, "tier": req.tier,
                          "duration": req.duration, "request": req.summary()})
-        if opts.before_submit:
-            opts.before_submit()
         ev.log(f"submit attempt {attempt}: POST {call.path} model={req.wire_model}")
         try:
             answer = service.submit(call)
         except SubmitOutcomeUnknown as exc:
             ev.log(f"submit outcome unknown ({exc.reason}); reconciling through GET /tasks")
-            found = _reconcile(service, req, started, store, ev, deadline)
+            found = _reconcile(service, req, started, store, key, ev, deadline)
             if found:
                 ev.bind(found)
-                store.update(key, status="SUBMITTED", task_id=found, submitted_at=started, reconciled=True)
                 return found
             if attempt >= 3 or time.monotonic() >= deadline:
                 raise WanVideoError(
@@ -260,9 +271,31 @@ def _submit(req: VideoRequest, call: WireCall, service: Service, store: Store, k
         return task_id
 
 
-def _reconcile(service: Service, req: VideoRequest, started: float, store: Store, ev: Evidence,
-               deadline: float) -> str | None:
-    """Find the task an unanswered submit may have created: same model, created since it was sent."""
+RECONCILE_SKEW = 5.0  # seconds of clock difference tolerated between us and the service
+
+
+def _owner(task: dict[str, Any], claims: dict[str, float]) -> str | None:
+    """Which unanswered submit (cache key -> send time) a listed task most likely came from.
+
+    A task belongs to the submit sent closest before its creation (within the skew); submits
+    of one account are paced apart, so two live claims never share a creation instant.
+    """
+    created = float(task.get("gmt_create", 0)) / 1000.0
+    eligible = {k: t for k, t in claims.items() if t - RECONCILE_SKEW <= created}
+    if not eligible:
+        return None
+    return min(eligible, key=lambda k: abs(created - eligible[k]))
+
+
+def _reconcile(service: Service, req: VideoRequest, started: float, store: Store, key: str,
+               ev: Evidence, deadline: float) -> str | None:
+    """Find the task an unanswered submit may have created, and record it before anyone else can.
+
+    Same model, created since the submit was sent, not already any request's task, and closer
+    in time to this submit than to any other unanswered submit of the same model on this
+    machine (crashed siblings of a batch reconcile at once). Serialized by a lock per model
+    so two reconciliations never adopt the same task.
+    """
     window_start = datetime.fromtimestamp(started - 120, timezone.utc)
     for look in range(3):
         try:
@@ -272,22 +305,31 @@ def _reconcile(service: Service, req: VideoRequest, started: float, store: Store
         except WanVideoError as exc:
             ev.log(f"reconcile: list failed ({exc.code}: {exc.message})")
             tasks = []
-        known = store.known_task_ids()
-        fresh = [t for t in tasks if t.get("task_id") not in known
-                 and float(t.get("gmt_create", 0)) / 1000.0 >= started - 5]
-        ev.jsonl("reconcile.jsonl", {"look": look, "candidates": [t.get("task_id") for t in fresh],
-                                     "listed": len(tasks), "at": time.time()})
-        if len(fresh) == 1:
-            ev.log(f"reconcile: adopted task {fresh[0]['task_id']}")
-            return str(fresh[0]["task_id"])
-        if len(fresh) > 1:
-            raise WanVideoError(
-                "AmbiguousSubmit", f"the submit's answer was lost and {len(fresh)} new {req.wire_model} "
-                "tasks appeared since; cannot tell which is this request's",
-                "check them with `status TASK_ID`; run again with --force to submit anew (paid again)",
-                exit_code=EXIT_NETWORK, details={"candidates": [t.get("task_id") for t in fresh]})
-        if time.monotonic() + 1 >= deadline:
-            break
+        with store.lock(f"reconcile-{req.region}-{req.wire_model}", deadline):
+            known = store.known_task_ids()
+            claims = {st["cache_key"]: float(st["submit_started"]) for st in store.all()
+                      if st.get("status") == "SUBMITTING" and st.get("wire_model") == req.wire_model
+                      and st.get("submit_started") and st.get("cache_key") != key}
+            claims[key] = started
+            fresh = [t for t in tasks if t.get("task_id") not in known
+                     and float(t.get("gmt_create", 0)) / 1000.0 >= started - RECONCILE_SKEW]
+            mine = [t for t in fresh if _owner(t, claims) == key]
+            ev.jsonl("reconcile.jsonl", {"look": look, "candidates": [t.get("task_id") for t in fresh],
+                                         "mine": [t.get("task_id") for t in mine], "rivals": len(claims) - 1,
+                                         "listed": len(tasks), "at": time.time()})
+            if len(mine) == 1:
+                found = str(mine[0]["task_id"])
+                store.update(key, status="SUBMITTED", task_id=found, submitted_at=started, reconciled=True)
+                ev.log(f"reconcile: adopted task {found}")
+                return found
+            if len(mine) > 1:
+                raise WanVideoError(
+                    "AmbiguousSubmit", f"the submit's answer was lost and {len(mine)} new {req.wire_model} "
+                    "tasks appeared since; cannot tell which is this request's",
+                    "check them with `status TASK_ID`; run again with --force to submit anew (paid again)",
+                    exit_code=EXIT_NETWORK, details={"candidates": [t.get("task_id") for t in mine]})
+        if look == 2 or time.monotonic() + 1 >= deadline:
+            break  # (no pause after the last look: nothing would read the list again)
         time.sleep(1.0)  # the list can lag the submit by a moment
     return None
 
@@ -369,6 +411,7 @@ def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitt
     origin = submitted or time.time()
     skew = 0.0  # our clock minus the service's, learnt from the submit time
     last_status = None
+    unknown_seen = 0
     seen = history.generation(kind) if kind else 0
     while True:
         try:
@@ -383,7 +426,7 @@ def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitt
         output: dict[str, Any] = body["output"] if isinstance(body.get("output"), dict) else {}
         status = str(output.get("task_status") or "")
         ev.jsonl("polls.jsonl", {"at": time.time(), "latency": round(answer.latency, 3),
-                                 "status": status, "body": body})
+                                 "status": status, "body": _evidence_body(body)})
         if on_answer:
             on_answer(status, body)
         server_submit = parse_cn_time(output.get("submit_time"))
@@ -391,7 +434,8 @@ def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitt
             skew = submitted - server_submit
         scheduled = parse_cn_time(output.get("scheduled_time"))
         if status == "RUNNING" and scheduled:
-            origin = scheduled + skew
+            # never in the future: clocks and the service's own stamps can disagree by seconds
+            origin = min(scheduled + skew, time.time())
         elapsed = time.time() - origin
         if status != last_status:
             ev.log(f"status {status or '(none)'} after {time.time() - (submitted or origin):.1f}s")
@@ -400,6 +444,12 @@ def poll_until_done(service: Service, task_id: str, *, exp: Expectation, submitt
             raise WanVideoError("BadServiceResponse", f"the task query answered without a task_status: {body}",
                                 "retry `wait TASK_ID`; if it persists the endpoint is not DashScope",
                                 exit_code=EXIT_NETWORK, retryable=True, task_id=task_id)
+        if (status == "UNKNOWN" and submitted and time.time() - submitted < 86000
+                and unknown_seen < UNKNOWN_CONFIRMATIONS and time.monotonic() + 1.0 < deadline):
+            unknown_seen += 1
+            ev.log(f"UNKNOWN for a task submitted {time.time() - submitted:.0f}s ago; asking again")
+            time.sleep(1.0)
+            continue
         if status in TERMINAL:
             run = _run_seconds(output)
             if status == "SUCCEEDED" and kind and run:
@@ -449,6 +499,11 @@ def _wait_and_deliver(service: Service, task_id: str, req: VideoRequest | None, 
             ev.log(f"deadline reached; resume with: {exc.resume}")
             if key:
                 store.update(key, status=exc.status or "RUNNING")
+        else:
+            # Polling gave up (network, throttling, junk answers): the task itself is fine and
+            # still recorded, so the error names it and how to pick it up again.
+            exc.task_id = exc.task_id or task_id
+            exc.resume = exc.resume or resume_command(task_id, region)
         raise
     except KeyboardInterrupt:
         progress.done()
@@ -480,7 +535,7 @@ def finish(service: Service, task_id: str, body: dict[str, Any], *, req: VideoRe
     state = (store.load(key) if key else None) or {}
     model = req.model if req else state.get("model") or "unknown"
     region = req.region if req else state.get("region")
-    ev.write("final.json", body)
+    ev.write("final.json", _evidence_body(body))
     run_seconds = _run_seconds(output)
     if status != "SUCCEEDED":
         if status == "UNKNOWN":
@@ -543,12 +598,29 @@ def finish(service: Service, task_id: str, body: dict[str, Any], *, req: VideoRe
     if opts.on_terminal:
         opts.on_terminal()
     if opts.download:
-        result.update(deliver(video_url, task_id, req, opts, ev, progress, deadline))
+        try:
+            result.update(deliver(video_url, task_id, req, opts, ev, progress, deadline))
+        except WanVideoError as exc:
+            # The task succeeded and is recorded; only the file is missing. `wait` queries the
+            # task again (a fresh URL) and downloads, resuming any .part file.
+            exc.task_id = exc.task_id or task_id
+            exc.resume = exc.resume or resume_command(task_id, region)
+            raise
     ev.write("result.json", result)
     if key:
         store.update(key, result=result)
     ev.log(f"done: {result.get('local_path')} sha256={result.get('sha256')}")
     return result, EXIT_OK
+
+
+def _evidence_body(body: dict[str, Any]) -> Any:
+    """The answer as sent, or its size and start when it is too large to keep whole."""
+    import json
+
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    if len(text) <= EVIDENCE_BODY_CHARS:
+        return body
+    return {"truncated": True, "chars": len(text), "head": text[:2048]}
 
 
 def _url_expiry(url: str) -> float | None:
@@ -578,8 +650,10 @@ def deliver(video_url: str, task_id: str, req: VideoRequest | None, opts: RunOpt
     safe = "".join(c for c in task_id if c.isalnum() or c in "-_")[:128]
     dest = Path(opts.output) if opts.output else videos_dir() / f"{safe}.mp4"
     progress.note(f"downloading {redact(video_url)} -> {dest}")
+    seconds = req.duration if req is not None else 15
+    max_bytes = opts.max_download_bytes or max(DOWNLOAD_MIN_BYTES, int(seconds) * DOWNLOAD_BYTES_PER_SECOND)
     # The download gets at least a minute of its own: a finished, paid video is worth the wait.
-    dl = download(video_url, str(dest), timeout=max(60.0, deadline - time.monotonic()))
+    dl = download(video_url, str(dest), timeout=max(60.0, deadline - time.monotonic()), max_bytes=max_bytes)
     info = probe(str(dest))
     ev.write("probe.json", {"path": str(dest), "sha256": dl.sha256, "bytes": dl.bytes,
                             "resumed": dl.resumed, "probe": info})
@@ -682,9 +756,14 @@ def status_task(task_id: str, *, region: str | None = None, workspace: str | Non
     finally:
         service.close()
     output = answer.body.get("output") or {}
+    # As in generate's result: a video_url's signature is a bearer credential for the file, so
+    # stdout gets the URL without it (`wait TASK_ID` downloads the video).
+    import json
+
+    shown = json.loads(redact(json.dumps(answer.body, ensure_ascii=False), creds.key))
     return {"task_id": task_id, "status": output.get("task_status"), "region": region,
             "model": state.get("model"), "local": {k: state.get(k) for k in ("status", "cache_key", "submitted_at")}
-            if state else None, "answer": answer.body,
+            if state else None, "answer": shown,
             "resume": resume_command(task_id, region)}, EXIT_OK
 
 

@@ -438,7 +438,11 @@ def _reference_problem(value: str) -> str | None:
     if value.lower().startswith(("http://", "https://", "oss://")):
         return None
     path = Path(os.path.expanduser(value.removeprefix("file://")))
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        is_file = False
+    if not is_file:
         return "must be an http(s) or oss:// URL, or an existing local image or video file"
     if path.suffix.lower() not in REFERENCE_SUFFIXES:
         return "local references must be " + ", ".join(REFERENCE_SUFFIXES) + " files"

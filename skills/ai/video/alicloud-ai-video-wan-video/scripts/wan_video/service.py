@@ -26,6 +26,10 @@ from .errors import EXIT_NETWORK, WanVideoError, from_service
 
 CN_TZ = timezone(timedelta(hours=8))  # the service's clock for task times and list filters
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"})
+# A DashScope answer is a few KB (a 100-task list page is ~60 KB). httpx reads an answer whole,
+# so a proxy or hostile endpoint sending 50 MB would cost several times that in memory (and a
+# copy in the evidence): anything above this is refused as a bad answer before it is read.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -75,6 +79,59 @@ def _describe(text: str) -> str:
     return f"{len(text)} bytes starting {head!r}" if text else "an empty body"
 
 
+def _bound_answers(http_client: Any, max_bytes: int = MAX_ANSWER_BYTES) -> None:
+    """Refuse answers larger than max_bytes, and answers that trickle in past their timeout.
+
+    httpx's read timeout is per socket read, so a server sending a byte a second never trips
+    it; the whole body must arrive within the request's read timeout from its headers. Both
+    refusals are transport errors, so the SDK reports them like a dropped connection: reads
+    are retried, and a submit is reconciled (it may have created a task).
+    """
+    import httpx
+
+    class Bounded(httpx.SyncByteStream):
+        def __init__(self, inner: Any, seconds: float | None) -> None:
+            self._inner = inner
+            self._seconds = seconds
+            self._deadline = None if seconds is None else time.monotonic() + seconds
+
+        def __iter__(self) -> Any:
+            got = 0
+            for chunk in self._inner:
+                got += len(chunk)
+                if got > max_bytes:
+                    raise httpx.ReadError(f"the answer is larger than {max_bytes} bytes; refused")
+                if self._deadline is not None and time.monotonic() > self._deadline:
+                    raise httpx.ReadTimeout(f"the answer kept trickling in for over {self._seconds:g}s")
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+    def hook(response: Any) -> None:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise httpx.ReadError(f"the answer is {length} bytes (over {max_bytes}); refused")
+        timeouts = response.request.extensions.get("timeout") or {}
+        response.stream = Bounded(response.stream, timeouts.get("read"))
+
+    hooks = http_client.event_hooks
+    hooks["response"] = [*hooks.get("response", []), hook]
+    http_client.event_hooks = hooks
+
+
+def _has_task_status(answer: Answer) -> None:
+    """A task answer must say the task's status; one that does not is junk, worth another read."""
+    output = answer.body.get("output")
+    if not (isinstance(output, dict) and isinstance(output.get("task_status"), str) and output["task_status"]):
+        text = json.dumps(answer.body, ensure_ascii=False)
+        shown = text if len(text) <= 300 else text[:300] + "..."
+        raise WanVideoError(
+            "BadServiceResponse", f"the task query answered without a task_status: {shown}",
+            "retry `wait TASK_ID`; if it persists the endpoint is not DashScope",
+            exit_code=EXIT_NETWORK, retryable=True, request_id=answer.request_id)
+
+
 def _not_sent(exc: BaseException) -> bool:
     """True when a transport failure happened before any byte of the request left."""
     import httpx
@@ -99,6 +156,7 @@ class Service:
         self._sleep = sleep
         self.client = dashscope.Client(api_key=api_key, base_url=self.api_root, workspace=workspace,
                                        max_retries=0, timeout=timeout)
+        _bound_answers(self.client.transport.http_client)
         self.retries: list[dict[str, Any]] = []  # every retry, for the evidence
         self.read_limiter: Any = None  # batch: one pace for every read, under the 20/s query limit
 
@@ -131,6 +189,10 @@ class Service:
                                f"HTTP {resp.status_code} with {_describe(text)}",
                                http_status=resp.status_code, request_id=request_id)
             err.details = {"retry_after": _retry_after(resp.headers)}
+            if resp.status_code >= 500:
+                # The HTTP exchange failed, not a task: an InternalError here says nothing about
+                # the task (exit 1 is for tasks that failed). Retried, then "service unavailable".
+                err.exit_code, err.retryable = EXIT_NETWORK, True
             raise err
         if body is None:
             raise WanVideoError(
@@ -140,8 +202,13 @@ class Service:
         return Answer(resp.status_code, body, request_id, _retry_after(resp.headers), latency)
 
     def read(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-             deadline: float | None = None, attempts: int = 6) -> Answer:
-        """A read (query, list, cancel-check) retried on 429, 5xx, resets and junk bodies."""
+             deadline: float | None = None, attempts: int = 6,
+             check: Callable[[Answer], None] | None = None) -> Answer:
+        """A read (query, list, cancel-check) retried on 429, 5xx, resets and junk bodies.
+
+        `check` may refuse a 200 answer that lacks what the caller needs (raising a retryable
+        WanVideoError), so such an answer is retried like any other junk.
+        """
         from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt
 
         def retryable(exc: BaseException) -> bool:
@@ -168,14 +235,21 @@ class Service:
             for attempt in Retrying(retry=retry_if_exception(retryable), wait=wait, stop=stop,
                                     sleep=self._sleep, reraise=True):
                 with attempt:
-                    return self._exchange(method, path, params=params)
+                    # No single exchange may outlive the deadline by much: a slow or trickling
+                    # answer otherwise holds the poll loop well past it.
+                    timeout = None if deadline is None else min(
+                        self.timeout, max(5.0, deadline - time.monotonic()))
+                    answer = self._exchange(method, path, params=params, timeout=timeout)
+                    if check is not None:
+                        check(answer)
+                    return answer
         except RetryError as exc:  # pragma: no cover - reraise=True re-raises the last error
             raise exc.last_attempt.exception() from None  # type: ignore[misc]
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ operations
     def query(self, task_id: str, *, deadline: float | None = None) -> Answer:
-        return self.read("GET", f"/tasks/{task_id}", deadline=deadline)
+        return self.read("GET", f"/tasks/{task_id}", deadline=deadline, check=_has_task_status)
 
     def cancel(self, task_id: str) -> Answer:
         """POST /tasks/{id}/cancel; only a PENDING task can be cancelled."""
@@ -247,6 +321,10 @@ class Service:
         answer_body = {"request_id": job.request_id, "output": job.output}
         if not job.task_id:
             raise SubmitOutcomeUnknown("the submit answer carried no task_id", started)
+        if not job.status:
+            # A real submit answer always says PENDING; one without a status is not a task
+            # answer we can trust (its id may be made up): reconcile through the task list.
+            raise SubmitOutcomeUnknown("the submit answer carried no task_status", started)
         return Answer(200, answer_body, job.request_id, None, latency)
 
     def upload_files(self, paths: list[str], model: str) -> dict[str, str]:

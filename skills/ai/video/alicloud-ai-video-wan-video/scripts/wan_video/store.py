@@ -110,6 +110,8 @@ class Store:
     def lock(self, cache_key: str, deadline: float | None = None,
              on_wait: Any = None) -> Iterator[None]:
         """Hold the request's lock: a second process with the same request waits, then reuses the result."""
+        # The state folder first, owner-only: mkdir(parents=True) gives parents the umask's mode.
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock_dir = self.root / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(lock_dir / f"{cache_key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
