@@ -94,8 +94,8 @@ CLASSES: list[tuple[str, str, str, str]] = [
      "everything stays under OUTPUT_DIR; only --output chooses a path; no overwrite"),
     ("secrets", "owner-only evidence and state", r"test_evidence_and_state_are_owner_only",
      "every file and folder under state/, tasks/, attempts/, ledger, index: mode & 0o077 == 0"),
-    ("known defects", "outside this issue's files (strict xfail)", r"test_known_defect",
-     "--file /dev/zero and a FIFO (cli.py), an over-long reference_urls path (request.py)"),
+    ("found and fixed", "defects these tests found in cli.py and request.py", r"test_known_defect",
+     "--file /dev/zero or a FIFO: exit 2 at once; an over-long reference_urls path: exit 2, no traceback"),
 ]
 
 

@@ -6,9 +6,8 @@ at all, and no file changed anywhere under the test's folder. A request refused 
 is then run for real, and must be refused the same way, still without a network call.
 
 Profiles: `reliability-quick` (about 300 examples in all, the default) and `reliability-long`
-(10,000+, WAN_VIDEO_LONG=1). `--help`, `batch` (one JSON line per item by design), `list`
-without --local and `--file` on a FIFO or /dev/zero (a known defect, see
-test_reliability_secrets) are left out of the vocabulary.
+(10,000+, WAN_VIDEO_LONG=1). `--help`, `batch` (one JSON line per item by design) and `list`
+without --local are left out of the vocabulary.
 """
 
 from __future__ import annotations
@@ -63,8 +62,10 @@ class World:
         (files / "request.json").write_text(json.dumps({"prompt": "a kite", "model": "wanx2.1-t2v-turbo"}))
         (files / "bad.json").write_text("{not json")
         (files / "folder").mkdir()
+        os.mkfifo(files / "pipe")  # as --file or an image: refused, never opened for reading
         (root / "home" / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n")
-        self.paths = [str(p) for p in sorted(files.iterdir())] + ["~/.ssh/id_rsa", str(files / "missing.png")]
+        self.paths = [str(p) for p in sorted(files.iterdir())] + ["~/.ssh/id_rsa", str(files / "missing.png"),
+                                                                  "/dev/zero"]
         self.env = {"DASHSCOPE_BASE_URL": emulator.api_url, "DASHSCOPE_API_KEY": KEY,
                     "OUTPUT_DIR": str(root / "out"), "HOME": str(root / "home"),
                     "DASHSCOPE_REGION": "", "WAN_VIDEO_REGION": "", "DASHSCOPE_WORKSPACE": "",
@@ -130,17 +131,16 @@ anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
 
 
 SPECIAL_FILES = ["/dev/zero", "/dev/null", "/proc/self/environ", "/proc/self/pagemap", "/", "~", "."]
-# A name over the file system's limit: reference_urls is left out, see test_known_defects.
-TOO_LONG = "x" * 300 + ".png"
+TOO_LONG = "x" * 300 + ".png"  # a name over the file system's limit
 
 
-def image_values(paths: list[str], long_names: bool = True) -> st.SearchStrategy[Any]:
+def image_values(paths: list[str]) -> st.SearchStrategy[Any]:
     return st.one_of(
         st.sampled_from(paths),
         st.sampled_from(paths).map(lambda p: "file://" + p if p.startswith("/") else p),
         st.sampled_from([GOOD_PNG, "data:image/png;base64,AAAA", "data:image/png;base64,***",
                          "data:text/plain,hello", "oss://bucket/a.png", "http://127.0.0.1:9/a.png",
-                         "ftp://example.com/a.png", *SPECIAL_FILES, *([TOO_LONG] if long_names else [])]),
+                         "ftp://example.com/a.png", *SPECIAL_FILES, TOO_LONG]),
         st.text(max_size=20),
         anything,
     )
@@ -161,7 +161,7 @@ def requests(paths: list[str]) -> st.SearchStrategy[dict[str, Any]]:
         "seed": st.integers(-5, 2**33),
         "reference_image": img,
         "last_frame_image": img,
-        "reference_urls": st.lists(image_values(paths, long_names=False), max_size=6),
+        "reference_urls": st.lists(image_values(paths), max_size=6),
         "motion_strength": st.floats(-1, 2),
         "model": st.one_of(st.sampled_from(MODELS), st.text(max_size=20)),
         "region": st.sampled_from(["cn-beijing", "ap-southeast-1", "us-east-1", "eu-west-1", ""]),

@@ -646,3 +646,18 @@ def test_seed_style_invocation_in_a_subprocess() -> None:
     assert obj["wire_body"] == {"model": "wan2.6-t2v", "input": {"prompt": "a cat"},
                                 "parameters": {"size": "1280*720", "duration": 5}}
     assert obj["warnings"] == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "soon"])
+def test_timeout_and_max_cost_must_be_finite_numbers(value: str) -> None:
+    from wan_video.cli import main
+
+    for flag in ("--timeout", "--max-cost"):
+        import contextlib
+        import io
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["--request", '{"prompt": "x"}', flag, value])
+        assert code == 2
+        assert json.loads(out.getvalue())["error"]["code"] == "InvalidArguments"

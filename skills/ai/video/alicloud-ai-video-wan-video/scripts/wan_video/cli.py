@@ -14,6 +14,19 @@ COMMANDS = ("generate", "submit", "wait", "status", "cancel", "list", "models", 
 SCRIPT = "python scripts/generate_video.py"
 
 
+def _seconds(text: str) -> float:
+    """A finite, non-negative number (NaN would make a deadline that never passes)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as our JSON error (exit 2), not a usage dump."""
 
@@ -30,9 +43,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", action="store_true", help="submit, print the task id and return")
     p.add_argument("--dry-run", action="store_true",
                    help="validate and print the wire body, endpoint, cost and warnings; no key, no network")
-    p.add_argument("--timeout", type=float, default=None,
+    p.add_argument("--timeout", type=_seconds, default=None,
                    help="seconds to wait before returning exit 5 with the resume command (default 50)")
-    p.add_argument("--max-cost", type=float, default=None, help="refuse runs estimated above this many CNY")
+    p.add_argument("--max-cost", type=_seconds, default=None, help="refuse runs estimated above this many CNY")
     p.add_argument("--region", help="cn-beijing (default), ap-southeast-1 or us-east-1")
     p.add_argument("--workspace", help="workspace id (uses the workspace-scoped host)")
     p.add_argument("--force", action="store_true", help="submit anew even if this request ran before")
@@ -58,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("task_id")
         p.add_argument("--region")
         p.add_argument("--workspace")
-        p.add_argument("--timeout", type=float, default=None)
+        p.add_argument("--timeout", type=_seconds, default=None)
         p.add_argument("--output")
         p.add_argument("--quiet", action="store_true")
         p.add_argument("--print-response", action="store_true")
@@ -81,11 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=None)
     p.add_argument("--region")
     p.add_argument("--workspace")
-    p.add_argument("--max-cost", type=float, default=None)
+    p.add_argument("--max-cost", type=_seconds, default=None)
     p.add_argument("--as-completed", action="store_true", help="print results as they finish")
     p.add_argument("--no-download", action="store_true",
                    help="record each finished task's URL without downloading (a later run downloads)")
-    p.add_argument("--timeout", type=float, default=None, help="overall seconds (default: none)")
+    p.add_argument("--timeout", type=_seconds, default=None, help="overall seconds (default: none)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
