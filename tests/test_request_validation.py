@@ -228,7 +228,7 @@ def test_every_problem_is_reported_at_once_sorted_by_field() -> None:
                  "command line: argument --file: not allowed with argument --request", id="request-and-file"),
     pytest.param(["--file", "missing.json", "--dry-run"], "--file: cannot read missing.json", id="file-missing"),
     pytest.param(["--request", '{"prompt": "x"}', "--timeout", "soon"],
-                 "command line: argument --timeout: invalid float value: 'soon'", id="timeout-not-a-number"),
+                 "command line: argument --timeout: not a number: 'soon'", id="timeout-not-a-number"),
     pytest.param(["frobnicate"], "command line: unrecognized arguments: frobnicate", id="unknown-command"),
     pytest.param(["status"], "command line: the following arguments are required: task_id", id="status-no-id"),
     pytest.param(["models", "--kind", "vace"], "command line: argument --kind: invalid choice: 'vace'",
