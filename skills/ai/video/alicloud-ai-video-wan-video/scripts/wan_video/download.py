@@ -54,6 +54,15 @@ _EXPIRED_HINT = (
 _RETRY_HINT = "Run the download again: it resumes from the .part file where this one stopped."
 
 
+def hash_file(path: str | os.PathLike[str], hasher: Any = None) -> Any:
+    """Feed a file into a sha256 (a new one unless given) in 1 MiB blocks; returns the hasher."""
+    hasher = hasher if hasher is not None else hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            hasher.update(block)
+    return hasher
+
+
 @dataclass(frozen=True)
 class DownloadResult:
     """What a finished download delivered."""
@@ -116,9 +125,7 @@ class _Part:
             return
         self.validator = validator
         self.total = meta.get("total") if isinstance(meta.get("total"), int) else None
-        with self.path.open("rb") as fh:  # re-hash the prefix so the digest covers the whole file
-            while block := fh.read(1 << 20):
-                self.hasher.update(block)
+        hash_file(self.path, self.hasher)  # re-hash the prefix so the digest covers the whole file
         self.offset = size
 
     def reset(self) -> None:

@@ -632,13 +632,9 @@ def _url_expiry(url: str) -> float | None:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
+    from .download import hash_file
 
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return str(hash_file(path).hexdigest())
 
 
 def deliver(video_url: str, task_id: str, req: VideoRequest | None, opts: RunOptions, ev: Evidence,
