@@ -178,6 +178,7 @@ def test_fps_differing_from_native_is_conformed_locally_and_both_kept(emulator):
     assert code == 0
     assert res["fps"] == 12.0 and Path(res["original_path"]).is_file() and Path(res["local_path"]).is_file()
     assert res["original_path"] != res["local_path"]
+    assert res["bytes"] == Path(res["local_path"]).stat().st_size  # every file field describes local_path
     assert any("conformed locally" in w for w in res["warnings"])
 
 

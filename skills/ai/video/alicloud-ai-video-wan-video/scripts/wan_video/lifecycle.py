@@ -663,7 +663,8 @@ def deliver(video_url: str, task_id: str, req: VideoRequest | None, opts: RunOpt
         if req.needs_fps_conform:
             conformed = dest.with_name(f"{dest.stem}.{req.fps:g}fps{dest.suffix}")
             cinfo = conform_fps(str(dest), str(conformed), req.fps)
-            out.update(local_path=str(conformed), sha256=_sha256(conformed), duration=cinfo["duration"],
+            out.update(local_path=str(conformed), sha256=_sha256(conformed), bytes=conformed.stat().st_size,
+                       duration=cinfo["duration"],
                        fps=cinfo["fps"], width=cinfo["width"], height=cinfo["height"])
             ev.write("conform.json", {"from": str(dest), "to": str(conformed), "probe": cinfo})
     sheet = dest.with_name(f"{dest.stem}.contact.png")
